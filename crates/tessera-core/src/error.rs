@@ -1,0 +1,76 @@
+//! The domain's error types, named after the protocol codes they become. The server's
+//! `error` module alone turns them into status codes and bodies; descriptions here are
+//! fixed strings so no caller input (a token, a secret) is ever echoed back.
+
+/// Errors of the token endpoint (RFC 6749 §5.2, plus Digital River's extension).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// RFC 6749 §5.2 `invalid_request`: a required parameter is missing, a parameter is
+    /// repeated or malformed, a secret came in the query string, or more than one client
+    /// authentication method was used.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(&'static str),
+    /// RFC 6749 §5.2 `invalid_client`: client authentication failed (unknown client, wrong
+    /// secret, no authentication, disabled client). Always the same answer, so it never
+    /// tells which.
+    #[error("invalid_client")]
+    InvalidClient,
+    /// RFC 6749 §5.2 `invalid_grant`: the grant (a shopper id, a refresh token, a password)
+    /// is invalid, expired, revoked, or belongs to another client.
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(&'static str),
+    /// RFC 6749 §5.2 `unauthorized_client`: this client may not use this grant type.
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(&'static str),
+    /// RFC 6749 §5.2 `unsupported_grant_type`: Tessera does not know the grant type.
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    /// RFC 6749 §5.2 `invalid_scope`: Tessera issues no scoped tokens, so any requested
+    /// scope is refused rather than silently dropped.
+    #[error("invalid_scope")]
+    InvalidScope,
+    /// Digital River's `dr_limited_token_invalid`: the limited token to upgrade is bad.
+    #[error("dr_limited_token_invalid")]
+    DrLimitedTokenInvalid,
+    /// The store could not answer or could not take a write: fail closed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Errors of bearer-protected resources (RFC 6750 §3.1).
+#[derive(Debug, thiserror::Error)]
+pub enum BearerError {
+    /// No token was sent at all: RFC 6750 §3.1 says the challenge carries no error code.
+    #[error("no token")]
+    Missing,
+    /// RFC 6750 §3.1 `invalid_request`: the token came twice with different values, or
+    /// the request is otherwise malformed.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(&'static str),
+    /// RFC 6750 §3.1 `invalid_token`: expired, revoked, malformed, forged, or not an
+    /// access token.
+    #[error("invalid_token")]
+    InvalidToken,
+    /// Client credentials sent beside the token did not authenticate (API.md §8).
+    #[error("invalid_client")]
+    InvalidClient,
+    /// The store could not answer or could not take a write: fail closed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a store reports when it cannot do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or cannot take the write now (locked, full, read-only,
+    /// down). Callers answer 503 and never pretend the write happened.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule refused the write (a duplicate external reference id, username or
+    /// client id).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The store holds something that cannot be read back as a valid record.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}

@@ -1,0 +1,40 @@
+//! The partner-hosted shopper token: a confidential client names one of its shoppers by
+//! external reference id and gets a full token (and refresh token) for them.
+
+use crate::client::{ClientRecord, Grant};
+use crate::error::TokenError;
+use crate::service::{RequestContext, SessionSeed, TokenService};
+use crate::session::TokenResponse;
+
+impl TokenService {
+    pub(crate) async fn grant_partner_shopper(
+        &self,
+        client: &ClientRecord,
+        external_reference_id: &str,
+        context: &RequestContext,
+    ) -> Result<TokenResponse, TokenError> {
+        if client.is_public() || !client.grants.contains(Grant::ClientCredentials) {
+            return Err(TokenError::UnauthorizedClient(
+                "only confidential clients allowed client_credentials may request shopper tokens",
+            ));
+        }
+        let shopper = self
+            .store
+            .shopper_by_external_reference(external_reference_id)
+            .await?
+            .ok_or(TokenError::InvalidGrant("unknown external reference id"))?;
+        let seed = SessionSeed {
+            user_id: Some(shopper.id),
+            external_reference_id: shopper.external_reference_id,
+            authenticated: true,
+            locale: shopper
+                .locale
+                .unwrap_or_else(|| client.default_locale.clone()),
+            currency: shopper
+                .currency
+                .unwrap_or_else(|| client.default_currency.clone()),
+            with_refresh_token: true,
+        };
+        self.open_session(client, seed, context).await
+    }
+}

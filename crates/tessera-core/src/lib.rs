@@ -1,0 +1,24 @@
+//! Tessera's domain: tokens, clients, shoppers, sessions and grants, the clock, and the
+//! storage traits every backend implements. Nothing here knows HTTP or SQL: the server
+//! crate adapts requests into these types, and store crates implement [`store::Store`].
+
+pub mod admin;
+pub mod client;
+pub mod clock;
+pub mod error;
+pub mod grants;
+pub mod id;
+pub mod password;
+pub mod secret;
+pub mod service;
+pub mod session;
+pub mod shopper;
+pub mod store;
+pub mod suite;
+pub mod token;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::{BearerError, StoreError, TokenError};
+pub use secret::Secret;
+pub use service::{ServiceConfig, TokenService};
+pub use store::Store;

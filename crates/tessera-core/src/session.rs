@@ -1,0 +1,121 @@
+//! Sessions and the tokens that belong to them, and the session details a lookup returns
+//! (API.md §3).
+
+use crate::client::ClientRecord;
+use crate::clock::Timestamp;
+use crate::secret::Secret;
+use crate::token::{TokenHash, TokenKind};
+
+/// A shopper's (or anonymous visitor's, or a client's own) session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The session's id (`sessionId`).
+    pub id: String,
+    /// The client the session was opened for.
+    pub client_id: String,
+    /// The shopper (anonymous visitors have an id too); `None` for a client token.
+    pub user_id: Option<String>,
+    /// The partner's id for the shopper.
+    pub external_reference_id: Option<String>,
+    /// A full (`true`) or limited (`false`) session.
+    pub authenticated: bool,
+    /// Session locale.
+    pub locale: String,
+    /// Session currency.
+    pub currency: String,
+    /// The session's cart.
+    pub cart_id: Option<String>,
+    /// The address the session was created from.
+    pub client_ip: String,
+    /// 32 lower-case hex characters, fixed for the session.
+    pub session_tag: String,
+    /// When the session began.
+    pub created_at: Timestamp,
+    /// When a token of the session was last looked up (coarse: updated at most once a
+    /// minute).
+    pub last_accessed: Timestamp,
+    /// Absolute end of the session: no token of it outlives this.
+    pub expires_at: Timestamp,
+    /// The session's newest access token: deleting it logs out (API.md §4).
+    pub newest_access: TokenHash,
+    /// When the whole session was revoked.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// One stored token (by hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// SHA-256 of the token string.
+    pub hash: TokenHash,
+    /// Access or refresh.
+    pub kind: TokenKind,
+    /// The session it belongs to.
+    pub session_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// When it was issued.
+    pub issued_at: Timestamp,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+    /// When it alone was revoked.
+    pub revoked_at: Option<Timestamp>,
+    /// When a refresh token was exchanged.
+    pub consumed_at: Option<Timestamp>,
+}
+
+/// What a store returns for a token hash: the token, its session and its client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenLookup {
+    /// The token row.
+    pub token: TokenRecord,
+    /// The session it belongs to.
+    pub session: SessionRecord,
+    /// The client it was issued to.
+    pub client: ClientRecord,
+}
+
+/// Session details as API.md §3 lists them.
+#[derive(Clone, Debug)]
+pub struct SessionView {
+    /// `sessionId`.
+    pub session_id: String,
+    /// `userId`.
+    pub user_id: Option<String>,
+    /// `externalReferenceId`.
+    pub external_reference_id: Option<String>,
+    /// `authenticated`.
+    pub authenticated: bool,
+    /// `locale`.
+    pub locale: String,
+    /// `currency`.
+    pub currency: String,
+    /// `cartId`.
+    pub cart_id: Option<String>,
+    /// `clientIpAddress`.
+    pub client_ip: String,
+    /// `domain`: the node that answered.
+    pub domain: String,
+    /// `expiresIn`: seconds this token has left.
+    pub expires_in: i64,
+    /// `themeId`.
+    pub theme_id: Option<String>,
+    /// `sessionTag`.
+    pub session_tag: String,
+    /// `createdOn`.
+    pub created_on: Timestamp,
+    /// `lastAccessed`.
+    pub last_accessed: Timestamp,
+    /// `accessToken`: the token that was presented.
+    pub access_token: Secret,
+}
+
+/// What the token endpoint returns on success (RFC 6749 §5.1).
+#[derive(Debug)]
+pub struct TokenResponse {
+    /// The new access token.
+    pub access_token: Secret,
+    /// Seconds the access token lives.
+    pub expires_in: i64,
+    /// The new refresh token, for shopper sessions.
+    pub refresh_token: Option<Secret>,
+}

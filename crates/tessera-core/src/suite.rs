@@ -1,0 +1,578 @@
+//! The storage behaviour suite: what every [`Store`] must do, written once against the
+//! traits and run by each backend's tests (`cargo test -p tessera-store`).
+//!
+//! Each check is a public async function taking a store, fails with a plain `assert!`, and
+//! passes store errors it did not expect back to the caller. Each uses fresh random ids, so
+//! the checks can share one store and run in any order; [`run_all`] runs them all.
+
+use crate::client::{ClientRecord, ClientSecretHash, Grant, GrantSet};
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+use crate::id::{new_client_id, new_session_id, new_session_tag, new_user_id, random_bytes};
+use crate::secret::Secret;
+use crate::session::{SessionRecord, TokenLookup, TokenRecord};
+use crate::shopper::ShopperRecord;
+use crate::store::Store;
+use crate::token::{TokenHash, TokenKind};
+
+/// The instant the suite's records are created at: 2026-05-28T20:26:40Z.
+const T0: Timestamp = Timestamp(1_780_000_000_000);
+
+fn at(seconds: i64) -> Timestamp {
+    T0.plus_seconds(seconds)
+}
+
+fn random_hash() -> Result<TokenHash, StoreError> {
+    let mut bytes = [0u8; 32];
+    random_bytes(&mut bytes)?;
+    Ok(TokenHash(bytes))
+}
+
+/// A confidential client with every field set.
+fn confidential_client() -> Result<ClientRecord, StoreError> {
+    Ok(ClientRecord {
+        id: new_client_id()?,
+        name: "Suite storefront ünïcode".to_owned(),
+        secret_hash: Some(ClientSecretHash::new(&Secret::new("tcs_suite-secret"))?),
+        grants: GrantSet::all(),
+        disabled: false,
+        access_token_ttl: 3600,
+        refresh_token_ttl: 365 * 24 * 3600,
+        default_locale: "de_DE".to_owned(),
+        default_currency: "EUR".to_owned(),
+        theme_id: Some("theme-7".to_owned()),
+        created_at: T0,
+    })
+}
+
+/// A public, disabled client with every optional field empty.
+fn public_client() -> Result<ClientRecord, StoreError> {
+    Ok(ClientRecord {
+        id: new_client_id()?,
+        name: "Suite public client".to_owned(),
+        secret_hash: None,
+        grants: GrantSet::from_grants([Grant::Anonymous]),
+        disabled: true,
+        access_token_ttl: 60,
+        refresh_token_ttl: 120,
+        default_locale: "en_US".to_owned(),
+        default_currency: "USD".to_owned(),
+        theme_id: None,
+        created_at: at(1),
+    })
+}
+
+fn shopper() -> Result<ShopperRecord, StoreError> {
+    let id = new_user_id()?;
+    Ok(ShopperRecord {
+        external_reference_id: Some(format!("partner-{id}")),
+        username: Some(format!("ann-{id}@example.com")),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned()),
+        locale: Some("fr_FR".to_owned()),
+        currency: Some("EUR".to_owned()),
+        created_at: T0,
+        id,
+    })
+}
+
+fn bare_shopper() -> Result<ShopperRecord, StoreError> {
+    Ok(ShopperRecord {
+        id: new_user_id()?,
+        external_reference_id: None,
+        username: None,
+        password_hash: None,
+        locale: None,
+        currency: None,
+        created_at: at(2),
+    })
+}
+
+/// A live shopper session of `client` with every field set, its access token and its
+/// refresh token.
+fn full_session(client: &ClientRecord) -> Result<(SessionRecord, Vec<TokenRecord>), StoreError> {
+    let access = random_hash()?;
+    let session = SessionRecord {
+        id: new_session_id()?,
+        client_id: client.id.clone(),
+        user_id: Some(new_user_id()?),
+        external_reference_id: Some("partner-ref-1".to_owned()),
+        authenticated: true,
+        locale: "de_DE".to_owned(),
+        currency: "EUR".to_owned(),
+        cart_id: Some("cart-42".to_owned()),
+        client_ip: "2001:db8::1".to_owned(),
+        session_tag: new_session_tag()?,
+        created_at: T0,
+        last_accessed: T0,
+        expires_at: at(365 * 24 * 3600),
+        newest_access: access,
+        revoked_at: None,
+    };
+    let tokens = vec![
+        TokenRecord {
+            hash: access,
+            kind: TokenKind::Access,
+            session_id: session.id.clone(),
+            client_id: client.id.clone(),
+            issued_at: T0,
+            expires_at: at(3600),
+            revoked_at: None,
+            consumed_at: None,
+        },
+        TokenRecord {
+            hash: random_hash()?,
+            kind: TokenKind::Refresh,
+            session_id: session.id.clone(),
+            client_id: client.id.clone(),
+            issued_at: T0,
+            expires_at: session.expires_at,
+            revoked_at: None,
+            consumed_at: None,
+        },
+    ];
+    Ok((session, tokens))
+}
+
+/// A client-token session (no shopper) whose optional fields are empty, whose revocation
+/// times are set, and whose only token is a consumed, revoked refresh token: every
+/// `Option` takes its other value.
+fn sparse_session(client: &ClientRecord) -> Result<(SessionRecord, Vec<TokenRecord>), StoreError> {
+    let session = SessionRecord {
+        id: new_session_id()?,
+        client_id: client.id.clone(),
+        user_id: None,
+        external_reference_id: None,
+        authenticated: false,
+        locale: "en_US".to_owned(),
+        currency: "USD".to_owned(),
+        cart_id: None,
+        client_ip: "192.0.2.7".to_owned(),
+        session_tag: new_session_tag()?,
+        created_at: at(10),
+        last_accessed: at(20),
+        expires_at: at(30),
+        newest_access: random_hash()?,
+        revoked_at: Some(at(25)),
+    };
+    let token = TokenRecord {
+        hash: random_hash()?,
+        kind: TokenKind::Refresh,
+        session_id: session.id.clone(),
+        client_id: client.id.clone(),
+        issued_at: at(10),
+        expires_at: at(30),
+        revoked_at: Some(at(22)),
+        consumed_at: Some(at(21)),
+    };
+    Ok((session, vec![token]))
+}
+
+/// A client and one live session of it, stored.
+async fn stored_session(
+    store: &dyn Store,
+) -> Result<(ClientRecord, SessionRecord, Vec<TokenRecord>), StoreError> {
+    let client = confidential_client()?;
+    store.insert_client(&client).await?;
+    let (session, tokens) = full_session(&client)?;
+    store.insert_session(&session, &tokens).await?;
+    Ok((client, session, tokens))
+}
+
+async fn looked_up(store: &dyn Store, hash: &TokenHash) -> Result<TokenLookup, StoreError> {
+    let Some(found) = store.lookup_token(hash).await? else {
+        panic!("a stored token must be found by its hash");
+    };
+    Ok(found)
+}
+
+/// Clients come back exactly as stored, by id and in the listing, oldest first.
+pub async fn clients_round_trip(store: &dyn Store) -> Result<(), StoreError> {
+    let confidential = confidential_client()?;
+    let public = public_client()?;
+    // Inserted newest first, so the listing's order cannot come from insertion order alone.
+    store.insert_client(&public).await?;
+    store.insert_client(&confidential).await?;
+
+    assert_eq!(
+        store.client(&confidential.id).await?,
+        Some(confidential.clone())
+    );
+    assert_eq!(store.client(&public.id).await?, Some(public.clone()));
+    assert_eq!(store.client(&new_client_id()?).await?, None);
+
+    let ours: Vec<ClientRecord> = store
+        .clients()
+        .await?
+        .into_iter()
+        .filter(|c| c.id == confidential.id || c.id == public.id)
+        .collect();
+    assert_eq!(ours, vec![confidential, public]);
+    Ok(())
+}
+
+/// A second client with a taken id is a conflict and leaves the first untouched.
+pub async fn duplicate_client_id_conflicts(store: &dyn Store) -> Result<(), StoreError> {
+    let first = confidential_client()?;
+    store.insert_client(&first).await?;
+    let mut second = public_client()?;
+    second.id = first.id.clone();
+    let result = store.insert_client(&second).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "expected Conflict, got {result:?}"
+    );
+    assert_eq!(store.client(&first.id).await?, Some(first));
+    Ok(())
+}
+
+/// Secret rotation and disabling change only their field, and say `false` for an unknown
+/// client.
+pub async fn client_secret_and_disabled_updates(store: &dyn Store) -> Result<(), StoreError> {
+    let mut client = confidential_client()?;
+    store.insert_client(&client).await?;
+
+    let rotated = ClientSecretHash::new(&Secret::new("tcs_rotated"))?;
+    assert!(store.set_client_secret(&client.id, &rotated).await?);
+    client.secret_hash = Some(rotated.clone());
+    assert_eq!(store.client(&client.id).await?, Some(client.clone()));
+
+    assert!(store.set_client_disabled(&client.id, true).await?);
+    client.disabled = true;
+    assert_eq!(store.client(&client.id).await?, Some(client.clone()));
+    // Disabling twice still finds the client.
+    assert!(store.set_client_disabled(&client.id, true).await?);
+
+    assert!(store.set_client_disabled(&client.id, false).await?);
+    client.disabled = false;
+    assert_eq!(store.client(&client.id).await?, Some(client));
+
+    let missing = new_client_id()?;
+    assert!(!store.set_client_secret(&missing, &rotated).await?);
+    assert!(!store.set_client_disabled(&missing, true).await?);
+    assert!(!store.set_client_disabled(&missing, false).await?);
+    assert_eq!(store.client(&missing).await?, None);
+    Ok(())
+}
+
+/// Shoppers come back exactly as stored, by id and by external reference id; shoppers
+/// without an external reference id or username never conflict with each other.
+pub async fn shoppers_round_trip(store: &dyn Store) -> Result<(), StoreError> {
+    let full = shopper()?;
+    let bare = bare_shopper()?;
+    let also_bare = bare_shopper()?;
+    store.insert_shopper(&full).await?;
+    store.insert_shopper(&bare).await?;
+    store.insert_shopper(&also_bare).await?;
+
+    assert_eq!(store.shopper(&full.id).await?, Some(full.clone()));
+    assert_eq!(store.shopper(&bare.id).await?, Some(bare));
+    assert_eq!(store.shopper(&also_bare.id).await?, Some(also_bare));
+    assert_eq!(store.shopper(&new_user_id()?).await?, None);
+
+    let reference = full.external_reference_id.clone().unwrap_or_default();
+    assert_eq!(
+        store.shopper_by_external_reference(&reference).await?,
+        Some(full)
+    );
+    assert_eq!(
+        store
+            .shopper_by_external_reference(&format!("unknown-{}", new_user_id()?))
+            .await?,
+        None
+    );
+    Ok(())
+}
+
+/// A shopper whose external reference id is taken is a conflict.
+pub async fn duplicate_shopper_external_reference_conflicts(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    let first = shopper()?;
+    store.insert_shopper(&first).await?;
+    let second = ShopperRecord {
+        external_reference_id: first.external_reference_id.clone(),
+        ..shopper()?
+    };
+    let result = store.insert_shopper(&second).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "expected Conflict, got {result:?}"
+    );
+    assert_eq!(store.shopper(&second.id).await?, None);
+    Ok(())
+}
+
+/// A shopper whose username is taken is a conflict.
+pub async fn duplicate_shopper_username_conflicts(store: &dyn Store) -> Result<(), StoreError> {
+    let first = shopper()?;
+    store.insert_shopper(&first).await?;
+    let second = ShopperRecord {
+        username: first.username.clone(),
+        ..shopper()?
+    };
+    let result = store.insert_shopper(&second).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "expected Conflict, got {result:?}"
+    );
+    assert_eq!(store.shopper(&second.id).await?, None);
+    Ok(())
+}
+
+/// A shopper whose id is taken is a conflict.
+pub async fn duplicate_shopper_id_conflicts(store: &dyn Store) -> Result<(), StoreError> {
+    let first = shopper()?;
+    store.insert_shopper(&first).await?;
+    let second = ShopperRecord {
+        id: first.id.clone(),
+        ..shopper()?
+    };
+    let result = store.insert_shopper(&second).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "expected Conflict, got {result:?}"
+    );
+    assert_eq!(store.shopper(&first.id).await?, Some(first));
+    Ok(())
+}
+
+/// Every token of a stored session looks up to itself, its session and its client, with
+/// every field as stored, whichever value each optional field has.
+pub async fn session_and_tokens_round_trip(store: &dyn Store) -> Result<(), StoreError> {
+    let (client, session, tokens) = stored_session(store).await?;
+    for token in &tokens {
+        let expected = TokenLookup {
+            token: token.clone(),
+            session: session.clone(),
+            client: client.clone(),
+        };
+        assert_eq!(looked_up(store, &token.hash).await?, expected);
+    }
+    let kinds: Vec<TokenKind> = tokens.iter().map(|t| t.kind).collect();
+    assert_eq!(kinds, vec![TokenKind::Access, TokenKind::Refresh]);
+
+    let other_client = public_client()?;
+    store.insert_client(&other_client).await?;
+    let (sparse, sparse_tokens) = sparse_session(&other_client)?;
+    store.insert_session(&sparse, &sparse_tokens).await?;
+    for token in &sparse_tokens {
+        let expected = TokenLookup {
+            token: token.clone(),
+            session: sparse.clone(),
+            client: other_client.clone(),
+        };
+        assert_eq!(looked_up(store, &token.hash).await?, expected);
+    }
+    Ok(())
+}
+
+/// A session whose tokens cannot all be stored is not stored at all; a taken session id is
+/// a conflict.
+pub async fn insert_session_is_all_or_nothing(store: &dyn Store) -> Result<(), StoreError> {
+    let (client, _, tokens) = stored_session(store).await?;
+
+    // A new session whose refresh token reuses a stored token's hash.
+    let (session, mut new_tokens) = full_session(&client)?;
+    new_tokens[1].hash = tokens[0].hash;
+    let result = store.insert_session(&session, &new_tokens).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "expected Conflict, got {result:?}"
+    );
+    assert_eq!(
+        store.lookup_token(&new_tokens[0].hash).await?,
+        None,
+        "the first token of a failed insert must not be stored"
+    );
+    // The failed session's id is still free.
+    let (_, fresh_tokens) = full_session(&client)?;
+    let fresh_tokens: Vec<TokenRecord> = fresh_tokens
+        .into_iter()
+        .map(|t| TokenRecord {
+            session_id: session.id.clone(),
+            ..t
+        })
+        .collect();
+    let retry = SessionRecord {
+        newest_access: fresh_tokens[0].hash,
+        ..session.clone()
+    };
+    store.insert_session(&retry, &fresh_tokens).await?;
+    assert_eq!(
+        looked_up(store, &fresh_tokens[0].hash).await?.session,
+        retry
+    );
+
+    // Now it is taken.
+    let (_, more_tokens) = full_session(&client)?;
+    let more_tokens: Vec<TokenRecord> = more_tokens
+        .into_iter()
+        .map(|t| TokenRecord {
+            session_id: session.id.clone(),
+            ..t
+        })
+        .collect();
+    let result = store.insert_session(&retry, &more_tokens).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "expected Conflict, got {result:?}"
+    );
+    assert_eq!(store.lookup_token(&more_tokens[0].hash).await?, None);
+    Ok(())
+}
+
+/// A hash no token has finds nothing.
+pub async fn unknown_hash_is_not_found(store: &dyn Store) -> Result<(), StoreError> {
+    stored_session(store).await?;
+    assert_eq!(store.lookup_token(&random_hash()?).await?, None);
+    assert_eq!(store.lookup_token(&TokenHash([0u8; 32])).await?, None);
+    Ok(())
+}
+
+/// Logout with the newest access token ends the session exactly once.
+pub async fn end_session_if_newest_ends_once(store: &dyn Store) -> Result<(), StoreError> {
+    let (_, session, tokens) = stored_session(store).await?;
+    let access = session.newest_access;
+
+    assert!(
+        store
+            .end_session_if_newest(&session.id, &access, at(60))
+            .await?
+    );
+    assert!(
+        !store
+            .end_session_if_newest(&session.id, &access, at(61))
+            .await?
+    );
+
+    for token in &tokens {
+        let found = looked_up(store, &token.hash).await?;
+        assert_eq!(found.session.revoked_at, Some(at(60)));
+        // Ending the session leaves its tokens' own rows alone.
+        assert_eq!(found.token.revoked_at, None);
+    }
+    Ok(())
+}
+
+/// Logout with anything but the newest access token, or for another session, ends
+/// nothing.
+pub async fn end_session_if_newest_needs_the_newest_token(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    let (_, session, tokens) = stored_session(store).await?;
+    let refresh = tokens[1].hash;
+    assert!(
+        !store
+            .end_session_if_newest(&session.id, &refresh, at(60))
+            .await?
+    );
+    assert!(
+        !store
+            .end_session_if_newest(&session.id, &random_hash()?, at(60))
+            .await?
+    );
+
+    let (_, other, _) = stored_session(store).await?;
+    assert!(
+        !store
+            .end_session_if_newest(&other.id, &session.newest_access, at(60))
+            .await?
+    );
+    assert!(
+        !store
+            .end_session_if_newest(&new_session_id()?, &session.newest_access, at(60))
+            .await?
+    );
+
+    assert_eq!(looked_up(store, &refresh).await?.session.revoked_at, None);
+    assert_eq!(
+        looked_up(store, &other.newest_access)
+            .await?
+            .session
+            .revoked_at,
+        None
+    );
+    Ok(())
+}
+
+/// A token is revoked exactly once; the first revocation's time stays.
+pub async fn revoke_token_revokes_once(store: &dyn Store) -> Result<(), StoreError> {
+    let (_, session, tokens) = stored_session(store).await?;
+    let access = tokens[0].hash;
+    let refresh = tokens[1].hash;
+
+    assert!(store.revoke_token(&access, at(60)).await?);
+    assert!(!store.revoke_token(&access, at(61)).await?);
+    assert!(!store.revoke_token(&random_hash()?, at(61)).await?);
+
+    let found = looked_up(store, &access).await?;
+    assert_eq!(found.token.revoked_at, Some(at(60)));
+    // Only that token: its session and its sibling stay live.
+    assert_eq!(found.session.revoked_at, None);
+    assert_eq!(found.session, session);
+    assert_eq!(looked_up(store, &refresh).await?.token.revoked_at, None);
+
+    // Once the session has ended, its tokens are dead: there is nothing left to revoke.
+    assert!(
+        store
+            .end_session_if_newest(&session.id, &session.newest_access, at(70))
+            .await?
+    );
+    assert!(!store.revoke_token(&refresh, at(71)).await?);
+    assert_eq!(looked_up(store, &refresh).await?.token.revoked_at, None);
+    Ok(())
+}
+
+/// `touch_session` moves `last_accessed` forward and never back; an unknown session is no
+/// error.
+pub async fn touch_session_only_moves_forward(store: &dyn Store) -> Result<(), StoreError> {
+    let (_, session, tokens) = stored_session(store).await?;
+    let access = tokens[0].hash;
+
+    store.touch_session(&session.id, at(120)).await?;
+    assert_eq!(
+        looked_up(store, &access).await?.session.last_accessed,
+        at(120)
+    );
+
+    store.touch_session(&session.id, at(90)).await?;
+    assert_eq!(
+        looked_up(store, &access).await?.session.last_accessed,
+        at(120)
+    );
+
+    store.touch_session(&session.id, at(120)).await?;
+    store.touch_session(&session.id, at(180)).await?;
+    let found = looked_up(store, &access).await?;
+    assert_eq!(found.session.last_accessed, at(180));
+    // Nothing else about the session moved.
+    assert_eq!(
+        found.session,
+        SessionRecord {
+            last_accessed: at(180),
+            ..session
+        }
+    );
+
+    store.touch_session(&new_session_id()?, at(200)).await?;
+    Ok(())
+}
+
+/// Every check above, one after another, on one store.
+pub async fn run_all(store: &dyn Store) -> Result<(), StoreError> {
+    clients_round_trip(store).await?;
+    duplicate_client_id_conflicts(store).await?;
+    client_secret_and_disabled_updates(store).await?;
+    shoppers_round_trip(store).await?;
+    duplicate_shopper_external_reference_conflicts(store).await?;
+    duplicate_shopper_username_conflicts(store).await?;
+    duplicate_shopper_id_conflicts(store).await?;
+    session_and_tokens_round_trip(store).await?;
+    insert_session_is_all_or_nothing(store).await?;
+    unknown_hash_is_not_found(store).await?;
+    end_session_if_newest_ends_once(store).await?;
+    end_session_if_newest_needs_the_newest_token(store).await?;
+    revoke_token_revokes_once(store).await?;
+    touch_session_only_moves_forward(store).await?;
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! The one place that turns failures into HTTP: status codes, `WWW-Authenticate`,
+//! `Retry-After` and error bodies. Token endpoint errors use the RFC 6749 §5.2 shape;
+//! everything else uses the Digital River shape of API.md §5. Descriptions are fixed
+//! strings: no body ever echoes a token, a secret, SQL or a stack trace.
+
+use std::any::Any;
+
+use axum::Json;
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tessera_core::{BearerError, StoreError, TokenError};
+
+/// The realm named in `WWW-Authenticate` challenges.
+const REALM: &str = "tessera";
+
+/// Seconds a client should wait before retrying when the store cannot take a write.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+/// Every failure a handler can report.
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    /// A token endpoint failure (RFC 6749 §5.2 body).
+    Token(TokenError),
+    /// A failure on a bearer-protected resource, with the path it concerned.
+    Bearer(BearerError, String),
+    /// The request body exceeded the endpoint's limit.
+    TokenBodyTooLarge,
+    /// The store is not reachable (readiness).
+    Unready(StoreError),
+}
+
+impl From<TokenError> for ApiError {
+    fn from(error: TokenError) -> Self {
+        ApiError::Token(error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Token(error) => token_error(error),
+            ApiError::TokenBodyTooLarge => oauth_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "the request body is too large",
+            ),
+            ApiError::Bearer(error, resource) => bearer_error(error, &resource),
+            ApiError::Unready(error) => {
+                tracing::warn!(%error, "store not ready");
+                with_retry_after(dr_body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "/readyz",
+                    "service-unavailable",
+                    "The store is not reachable",
+                ))
+            }
+        }
+    }
+}
+
+fn token_error(error: TokenError) -> Response {
+    let (status, code, description) = match &error {
+        TokenError::InvalidRequest(why) => (StatusCode::BAD_REQUEST, "invalid_request", *why),
+        TokenError::InvalidClient => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed",
+        ),
+        TokenError::InvalidGrant(why) => (StatusCode::BAD_REQUEST, "invalid_grant", *why),
+        TokenError::UnauthorizedClient(why) => {
+            (StatusCode::BAD_REQUEST, "unauthorized_client", *why)
+        }
+        TokenError::UnsupportedGrantType => (
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "the grant type is not supported",
+        ),
+        TokenError::InvalidScope => (
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "Tessera issues tokens without scopes",
+        ),
+        TokenError::DrLimitedTokenInvalid => (
+            StatusCode::BAD_REQUEST,
+            "dr_limited_token_invalid",
+            "the limited token is invalid",
+        ),
+        TokenError::Store(store) => return token_store_error(store),
+    };
+    let mut response = oauth_body(status, code, description);
+    if matches!(error, TokenError::InvalidClient) {
+        // RFC 6749 §5.2 requires the challenge when Basic was used; RFC 9110 §15.5.2 wants
+        // one on every 401, so it is always sent.
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"tessera\""),
+        );
+    }
+    response
+}
+
+fn token_store_error(error: &StoreError) -> Response {
+    match error {
+        StoreError::Corrupt(_) => {
+            tracing::error!(%error, "store returned a corrupt record");
+            oauth_body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal error",
+            )
+        }
+        StoreError::Unavailable(_) | StoreError::Conflict(_) => {
+            tracing::warn!(%error, "store could not complete a token request");
+            with_retry_after(oauth_body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the service cannot issue tokens right now; retry later",
+            ))
+        }
+    }
+}
+
+fn bearer_error(error: BearerError, resource: &str) -> Response {
+    let (status, challenge, code, description) = match &error {
+        BearerError::Missing => (
+            StatusCode::UNAUTHORIZED,
+            format!("Bearer realm=\"{REALM}\""),
+            "invalid_token",
+            "Missing token",
+        ),
+        BearerError::InvalidToken => (
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"Invalid token\""
+            ),
+            "invalid_token",
+            "Invalid token",
+        ),
+        BearerError::InvalidRequest(why) => (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Bearer realm=\"{REALM}\", error=\"invalid_request\", error_description=\"{why}\""
+            ),
+            "invalid_request",
+            *why,
+        ),
+        BearerError::InvalidClient => (
+            StatusCode::UNAUTHORIZED,
+            format!("Basic realm=\"{REALM}\""),
+            "invalid_client",
+            "Client authentication failed",
+        ),
+        BearerError::Store(store) => {
+            if matches!(store, StoreError::Corrupt(_)) {
+                tracing::error!(error = %store, "store returned a corrupt record");
+                return system_error(resource);
+            }
+            tracing::warn!(error = %store, "store could not complete a session request");
+            return with_retry_after(dr_body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                resource,
+                "service-unavailable",
+                "The service is temporarily unavailable; retry later",
+            ));
+        }
+    };
+    let mut response = dr_body(status, resource, code, description);
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// An RFC 6749 §5.2 error body.
+fn oauth_body(status: StatusCode, code: &str, description: &str) -> Response {
+    let mut response = (
+        status,
+        Json(json!({"error": code, "error_description": description})),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A Digital River style error body (API.md §5).
+fn dr_body(status: StatusCode, resource: &str, code: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({"errors": {"error": [{
+            "relation": resource,
+            "code": code,
+            "description": description,
+        }]}})),
+    )
+        .into_response()
+}
+
+fn with_retry_after(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
+    response
+}
+
+fn system_error(resource: &str) -> Response {
+    dr_body(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        resource,
+        "system-error",
+        "An internal error occurred",
+    )
+}
+
+/// Fallback for unknown paths.
+pub(crate) async fn not_found(uri: Uri) -> Response {
+    dr_body(
+        StatusCode::NOT_FOUND,
+        uri.path(),
+        "not-found",
+        "No such resource",
+    )
+}
+
+/// Gives axum's bodiless 405 (which already carries `Allow`) the error shape of API.md
+/// §5 and §8.
+pub(crate) async fn render_method_not_allowed(uri: Uri, response: Response) -> Response {
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut rendered = dr_body(
+        StatusCode::METHOD_NOT_ALLOWED,
+        uri.path(),
+        "method-not-allowed",
+        "Method not allowed",
+    );
+    if let Some(allow) = allow {
+        rendered.headers_mut().insert(header::ALLOW, allow);
+    }
+    rendered
+}
+
+/// A handler panicked: answer 500 with generic text and log nothing of the request.
+pub(crate) fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    tracing::error!("a request handler panicked");
+    system_error("")
+}

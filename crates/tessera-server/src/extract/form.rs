@@ -1,0 +1,99 @@
+//! Strict `application/x-www-form-urlencoded` parsing. Unlike lenient parsers, malformed
+//! percent-escapes, invalid UTF-8 after decoding and control characters are refused
+//! rather than silently replaced, so what reaches the core is exactly what was sent.
+
+use percent_encoding::percent_decode;
+
+/// Why a form or query string was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FormError {
+    /// A `%` not followed by two hex digits.
+    BadEscape,
+    /// The decoded bytes are not UTF-8.
+    NotUtf8,
+    /// A decoded name or value holds a control character (NUL, CR, LF, ...).
+    ControlCharacter,
+}
+
+impl FormError {
+    /// A fixed description for error bodies.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            FormError::BadEscape => "malformed percent-encoding",
+            FormError::NotUtf8 => "parameters must be UTF-8",
+            FormError::ControlCharacter => "parameters must not contain control characters",
+        }
+    }
+}
+
+/// Decodes one form-encoded component: `+` is a space, `%XX` a byte.
+pub(crate) fn decode_component(raw: &[u8]) -> Result<String, FormError> {
+    let mut index = 0;
+    while index < raw.len() {
+        if raw[index] == b'%' {
+            let valid = raw
+                .get(index + 1..index + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit));
+            if !valid {
+                return Err(FormError::BadEscape);
+            }
+            index += 3;
+        } else {
+            index += 1;
+        }
+    }
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    let decoded = percent_decode(&spaced)
+        .decode_utf8()
+        .map_err(|_| FormError::NotUtf8)?
+        .into_owned();
+    if decoded.chars().any(char::is_control) {
+        return Err(FormError::ControlCharacter);
+    }
+    Ok(decoded)
+}
+
+/// Parses `name=value&...` into decoded pairs, in order; empty segments are skipped.
+pub(crate) fn parse_pairs(input: &[u8]) -> Result<Vec<(String, String)>, FormError> {
+    input
+        .split(|&b| b == b'&')
+        .filter(|segment| !segment.is_empty())
+        .map(|segment| {
+            let (name, value) = match segment.iter().position(|&b| b == b'=') {
+                Some(at) => (&segment[..at], &segment[at + 1..]),
+                None => (segment, &segment[segment.len()..]),
+            };
+            Ok((decode_component(name)?, decode_component(value)?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_plus_and_percent_escapes() {
+        assert_eq!(
+            parse_pairs(b"a=b+c&d=%26%3D%2B&e"),
+            Ok(vec![
+                ("a".into(), "b c".into()),
+                ("d".into(), "&=+".into()),
+                ("e".into(), String::new()),
+            ])
+        );
+    }
+
+    #[test]
+    fn refuses_malformed_escapes_bad_utf8_and_control_characters() {
+        assert_eq!(parse_pairs(b"a=%zz"), Err(FormError::BadEscape));
+        assert_eq!(parse_pairs(b"a=%2"), Err(FormError::BadEscape));
+        assert_eq!(parse_pairs(b"a=%C0%AF"), Err(FormError::NotUtf8));
+        assert_eq!(parse_pairs(b"a=%FF"), Err(FormError::NotUtf8));
+        assert_eq!(parse_pairs(b"a=x%00y"), Err(FormError::ControlCharacter));
+        assert_eq!(parse_pairs(b"a=x%0D%0Ay"), Err(FormError::ControlCharacter));
+    }
+}

@@ -1,0 +1,44 @@
+//! Tessera's HTTP face. [`router`] builds the axum application around a
+//! [`TokenService`]; [`serve`] runs it on an already-bound listener until a shutdown
+//! future resolves, so the binary and the tests start it the same way (on port 0 in
+//! tests).
+//!
+//! Layout: `routes` owns paths and methods, `extract` parses headers and bodies,
+//! `error` alone decides status codes and error bodies, `oauth` and `health` hold the
+//! handlers, `telemetry` the per-request log line.
+
+mod error;
+mod extract;
+mod health;
+mod oauth;
+mod routes;
+mod telemetry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tessera_core::TokenService;
+
+pub use routes::router;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) service: Arc<TokenService>,
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting
+/// connections and waits for in-flight requests to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

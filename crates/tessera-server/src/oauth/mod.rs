@@ -1,0 +1,5 @@
+//! Handlers of the `/oauth20/` family: each extracts, calls one service method, and maps
+//! the result.
+
+pub(crate) mod access_tokens;
+pub(crate) mod token;

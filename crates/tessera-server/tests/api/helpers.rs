@@ -1,0 +1,391 @@
+//! `spawn_app` and typed request helpers shared by the API tests.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use serde_json::Value;
+use tempfile::TempDir;
+use tessera_core::admin::{Admin, NewClient, NewShopper};
+use tessera_core::client::{ClientRecord, ClientSecretHash, Grant, GrantSet};
+use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
+use tessera_core::shopper::ShopperRecord;
+use tessera_core::store::{ClientStore, SessionStore, ShopperStore};
+use tessera_core::token::{TokenHash, TokenKeys};
+use tessera_core::{Clock, ManualClock, ServiceConfig, Store, StoreError, Timestamp, TokenService};
+use tessera_store::StoreOptions;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// 2026-11-27T12:00:00Z.
+pub const START: Timestamp = Timestamp(1_795_780_800_000);
+
+pub const NODE_NAME: &str = "test-node";
+
+/// A confidential client's credentials.
+#[derive(Clone)]
+pub struct Credentials {
+    pub id: String,
+    pub secret: String,
+}
+
+impl Credentials {
+    pub fn basic(&self) -> String {
+        format!(
+            "Basic {}",
+            STANDARD.encode(format!("{}:{}", self.id, self.secret))
+        )
+    }
+}
+
+/// A running server and what the tests need to drive it.
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub clock: ManualClock,
+    pub store: Arc<dyn Store>,
+    pub lookups: Arc<AtomicUsize>,
+    pub admin: Admin,
+    pub client: Credentials,
+    pub public_client_id: String,
+    pub database: std::path::PathBuf,
+    pub keys: TokenKeys,
+    shutdown: Option<oneshot::Sender<()>>,
+    _dir: TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(StoreOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: StoreOptions) -> TestApp {
+    match try_spawn(options).await {
+        Ok(app) => app,
+        Err(error) => panic!("test app did not start: {error}"),
+    }
+}
+
+async fn try_spawn(options: StoreOptions) -> Result<TestApp, Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let database = dir.path().join("tessera.db");
+    let url = format!("sqlite://{}", database.display());
+    let real = tessera_store::open(&url, &options).await?;
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let store: Arc<dyn Store> = Arc::new(CountingStore {
+        inner: real,
+        lookups: Arc::clone(&lookups),
+    });
+    let clock = ManualClock::new(START);
+    let keys = TokenKeys::parse(TokenKeys::generate_file()?.expose())?;
+    let service = TokenService::new(
+        Arc::clone(&store),
+        keys.clone(),
+        Arc::new(clock.clone()) as Arc<dyn Clock>,
+        ServiceConfig {
+            node_name: NODE_NAME.to_owned(),
+        },
+    );
+    let admin = Admin::new(Arc::clone(&store), Arc::new(clock.clone()));
+    let (confidential, secret) = admin.create_client(NewClient::named("storefront")).await?;
+    let secret = secret.ok_or("a confidential client has a secret")?;
+    let mut public = NewClient::named("browser");
+    public.public = true;
+    let (public, _) = admin.create_client(public).await?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = format!("http://{}", listener.local_addr()?);
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let router = tessera_server::router(Arc::new(service));
+    tokio::spawn(async move {
+        let _ = tessera_server::serve(listener, router, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    Ok(TestApp {
+        address,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?,
+        clock,
+        store,
+        lookups,
+        admin,
+        client: Credentials {
+            id: confidential.id,
+            secret: secret.expose().to_owned(),
+        },
+        public_client_id: public.id,
+        database,
+        keys,
+        shutdown: Some(shutdown),
+        _dir: dir,
+    })
+}
+
+/// A response read whole.
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn error_code(&self) -> Option<&str> {
+        self.body["error"].as_str()
+    }
+
+    /// The `code` of a Digital River style error body.
+    pub fn dr_code(&self) -> Option<&str> {
+        self.body["errors"]["error"][0]["code"].as_str()
+    }
+
+    pub fn str(&self, field: &str) -> String {
+        self.body[field].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+pub async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+impl TestApp {
+    pub fn clock_now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// POSTs a form to the token endpoint with the given `Authorization` header.
+    pub async fn token_with(&self, authorization: Option<&str>, form: &str) -> Answer {
+        self.token_at("/oauth20/token", authorization, form).await
+    }
+
+    pub async fn token_at(&self, path: &str, authorization: Option<&str>, form: &str) -> Answer {
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form.to_owned());
+        if let Some(value) = authorization {
+            request = request.header(AUTHORIZATION, value);
+        }
+        answer(
+            request
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("request failed: {e}")),
+        )
+        .await
+    }
+
+    /// POSTs a form with the confidential client's Basic credentials.
+    pub async fn token(&self, form: &str) -> Answer {
+        self.token_with(Some(&self.client.basic()), form).await
+    }
+
+    /// An anonymous token pair: (access, refresh).
+    pub async fn anonymous_tokens(&self) -> (String, String) {
+        let answer = self.token("grant_type=password").await;
+        assert_eq!(answer.status, 200, "anonymous token: {}", answer.text);
+        (answer.str("access_token"), answer.str("refresh_token"))
+    }
+
+    pub async fn get_session(&self, token: &str) -> Answer {
+        self.bearer(reqwest::Method::GET, "/oauth20/access-tokens", token)
+            .await
+    }
+
+    pub async fn delete_session(&self, token: &str) -> Answer {
+        self.bearer(reqwest::Method::DELETE, "/oauth20/access-tokens", token)
+            .await
+    }
+
+    pub async fn bearer(&self, method: reqwest::Method, path: &str, token: &str) -> Answer {
+        let response = self
+            .http
+            .request(method, self.url(path))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request failed: {e}"));
+        answer(response).await
+    }
+
+    pub async fn request(&self, request: reqwest::RequestBuilder) -> Answer {
+        answer(
+            request
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("request failed: {e}")),
+        )
+        .await
+    }
+
+    /// Creates a shopper with an external reference id; returns its user id.
+    pub async fn shopper(&self, external_reference_id: &str) -> String {
+        let shopper = self
+            .admin
+            .create_shopper(NewShopper {
+                external_reference_id: Some(external_reference_id.to_owned()),
+                locale: Some("de_DE".to_owned()),
+                currency: Some("EUR".to_owned()),
+                ..NewShopper::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("shopper: {e}"));
+        shopper.id
+    }
+
+    /// A confidential client allowed only `grants`.
+    pub async fn client_with(&self, grants: &[Grant]) -> Credentials {
+        let mut new = NewClient::named("limited");
+        new.grants = GrantSet::from_grants(grants.iter().copied());
+        let (record, secret) = self
+            .admin
+            .create_client(new)
+            .await
+            .unwrap_or_else(|e| panic!("client: {e}"));
+        Credentials {
+            id: record.id,
+            secret: secret.map(|s| s.expose().to_owned()).unwrap_or_default(),
+        }
+    }
+
+    /// Sends raw bytes on a new connection and returns what came back before the server
+    /// closed the connection or `limit` elapsed.
+    pub async fn raw(&self, bytes: &[u8], limit: Duration) -> String {
+        let address = self.address.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        let _ = stream.write_all(bytes).await;
+        let mut received = Vec::new();
+        let _ = tokio::time::timeout(limit, stream.read_to_end(&mut received)).await;
+        String::from_utf8_lossy(&received).into_owned()
+    }
+}
+
+/// The SHA-256 the store keys a token by.
+pub fn hash_of(token: &str) -> TokenHash {
+    TokenHash::of(token)
+}
+
+/// The real store, counting token lookups so tests can prove that forged tokens never
+/// reach it.
+struct CountingStore {
+    inner: Arc<dyn Store>,
+    lookups: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl ClientStore for CountingStore {
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        self.inner.insert_client(client).await
+    }
+    async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.inner.client(id).await
+    }
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        self.inner.clients().await
+    }
+    async fn set_client_secret(
+        &self,
+        id: &str,
+        secret: &ClientSecretHash,
+    ) -> Result<bool, StoreError> {
+        self.inner.set_client_secret(id, secret).await
+    }
+    async fn set_client_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError> {
+        self.inner.set_client_disabled(id, disabled).await
+    }
+}
+
+#[async_trait]
+impl ShopperStore for CountingStore {
+    async fn insert_shopper(&self, shopper: &ShopperRecord) -> Result<(), StoreError> {
+        self.inner.insert_shopper(shopper).await
+    }
+    async fn shopper(&self, id: &str) -> Result<Option<ShopperRecord>, StoreError> {
+        self.inner.shopper(id).await
+    }
+    async fn shopper_by_external_reference(
+        &self,
+        external_reference_id: &str,
+    ) -> Result<Option<ShopperRecord>, StoreError> {
+        self.inner
+            .shopper_by_external_reference(external_reference_id)
+            .await
+    }
+}
+
+#[async_trait]
+impl SessionStore for CountingStore {
+    async fn insert_session(
+        &self,
+        session: &SessionRecord,
+        tokens: &[TokenRecord],
+    ) -> Result<(), StoreError> {
+        self.inner.insert_session(session, tokens).await
+    }
+    async fn lookup_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.lookup_token(hash).await
+    }
+    async fn end_session_if_newest(
+        &self,
+        session_id: &str,
+        access: &TokenHash,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .end_session_if_newest(session_id, access, now)
+            .await
+    }
+    async fn revoke_token(&self, hash: &TokenHash, now: Timestamp) -> Result<bool, StoreError> {
+        self.inner.revoke_token(hash, now).await
+    }
+    async fn touch_session(&self, session_id: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.inner.touch_session(session_id, now).await
+    }
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+}

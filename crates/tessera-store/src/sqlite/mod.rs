@@ -1,0 +1,430 @@
+//! The SQLite store: one file, one writer connection, a few read-only connections.
+//!
+//! Durability settings follow RELIABILITY.md: WAL journal, `synchronous=FULL` (a write is
+//! acknowledged only once it is on disk, P6/P7), `foreign_keys=ON`, a `busy_timeout` that
+//! turns a lock held elsewhere into [`StoreError::Unavailable`] (P11), and `quick_check`
+//! before the file is used. All writes go through a single connection, so this process
+//! never contends with itself for SQLite's one write lock; lookups use a separate read-only
+//! pool, which in WAL mode never waits for the writer.
+
+mod error;
+mod rows;
+mod sql;
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tessera_core::client::{ClientRecord, ClientSecretHash};
+use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
+use tessera_core::shopper::ShopperRecord;
+use tessera_core::store::{ClientStore, SessionStore, ShopperStore, Store};
+use tessera_core::token::TokenHash;
+use tessera_core::{StoreError, Timestamp};
+
+use self::error::store_error;
+use self::rows::Columns;
+use crate::{OpenError, StoreOptions};
+
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// A Tessera store in one SQLite file.
+///
+/// Single-statement writes run in SQLite's autocommit mode, whose write statements take the
+/// write lock before they start, exactly as `BEGIN IMMEDIATE` does; writes of more than one
+/// statement open with an explicit `BEGIN IMMEDIATE`. Either way no write can fail half-way
+/// for want of a lock, and a lock held too long elsewhere ends in
+/// [`StoreError::Unavailable`] after `busy_timeout`.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// Exactly one connection: SQLite admits one writer at a time anyway, and queueing in
+    /// the pool is cheaper and fairer than SQLite's busy-wait.
+    write: SqlitePool,
+    /// Read-only connections for lookups.
+    read: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file at `path`, checks it, and applies any
+    /// pending migrations. The parent folder must exist.
+    pub async fn open(path: &Path, options: &StoreOptions) -> Result<Self, OpenError> {
+        let common = SqliteConnectOptions::new()
+            .filename(path)
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true);
+
+        let write_options = common
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full);
+        let write = pool_options(1, options)
+            .min_connections(1)
+            .connect_with(write_options)
+            .await
+            .map_err(|e| open_error(path, e))?;
+
+        let checked = async {
+            check_integrity(&write, path).await?;
+            check_settings(&write, path).await?;
+            migrate(&write, path).await
+        };
+        if let Err(error) = checked.await {
+            write.close().await;
+            return Err(error);
+        }
+
+        // Opened after the writer has created the file and its WAL index, which a
+        // read-only connection cannot create itself.
+        let read = match pool_options(options.read_connections.max(1), options)
+            .connect_with(common.read_only(true))
+            .await
+        {
+            Ok(read) => read,
+            Err(error) => {
+                write.close().await;
+                return Err(open_error(path, error));
+            }
+        };
+
+        tracing::debug!(
+            path = %path.display(),
+            read_connections = options.read_connections.max(1),
+            "opened the SQLite store"
+        );
+        Ok(Self { write, read })
+    }
+}
+
+fn pool_options(connections: u32, options: &StoreOptions) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(connections)
+        // Waiting longer for our own writer than for another process's lock would make the
+        // timeout meaningless; either way the caller answers 503 and may retry.
+        .acquire_timeout(options.busy_timeout)
+        // A local file does not go stale the way a network connection does: no per-use
+        // ping, no recycling.
+        .test_before_acquire(false)
+        .idle_timeout(None)
+        .max_lifetime(None)
+}
+
+fn open_error(path: &Path, error: sqlx::Error) -> OpenError {
+    let path = path.to_owned();
+    if error::is_not_a_database(&error) {
+        OpenError::NotADatabase { path }
+    } else if let (true, sqlx::Error::Database(db)) = (error::is_corrupt(&error), &error) {
+        OpenError::Corrupt {
+            path,
+            report: error::describe(db.as_ref()),
+        }
+    } else {
+        OpenError::Open {
+            path,
+            source: Box::new(error),
+        }
+    }
+}
+
+/// `PRAGMA quick_check`: refuse a damaged file rather than serve from it.
+async fn check_integrity(write: &SqlitePool, path: &Path) -> Result<(), OpenError> {
+    let report: Vec<String> = sqlx::query_scalar(sql::QUICK_CHECK)
+        .fetch_all(write)
+        .await
+        .map_err(|e| open_error(path, e))?;
+    if report.len() == 1 && report[0] == "ok" {
+        return Ok(());
+    }
+    let mut summary = report.into_iter().take(3).collect::<Vec<_>>().join("; ");
+    if summary.is_empty() {
+        summary = "the integrity check returned nothing".to_owned();
+    }
+    Err(OpenError::Corrupt {
+        path: path.to_owned(),
+        report: summary,
+    })
+}
+
+/// The connection options ask for these; check SQLite took them, since it can silently
+/// refuse (WAL on a file system without shared memory, for one).
+async fn check_settings(write: &SqlitePool, path: &Path) -> Result<(), OpenError> {
+    let setting = |setting| OpenError::Setting {
+        path: path.to_owned(),
+        setting,
+    };
+    let journal: String = sqlx::query_scalar(sql::JOURNAL_MODE)
+        .fetch_one(write)
+        .await
+        .map_err(|e| open_error(path, e))?;
+    if !journal.eq_ignore_ascii_case("wal") {
+        return Err(setting("journal_mode=WAL"));
+    }
+    // 2 is FULL (https://sqlite.org/pragma.html#pragma_synchronous).
+    let synchronous: i64 = sqlx::query_scalar(sql::SYNCHRONOUS)
+        .fetch_one(write)
+        .await
+        .map_err(|e| open_error(path, e))?;
+    if synchronous != 2 {
+        return Err(setting("synchronous=FULL"));
+    }
+    let foreign_keys: i64 = sqlx::query_scalar(sql::FOREIGN_KEYS)
+        .fetch_one(write)
+        .await
+        .map_err(|e| open_error(path, e))?;
+    if foreign_keys != 1 {
+        return Err(setting("foreign_keys=ON"));
+    }
+    Ok(())
+}
+
+/// Applies pending migrations inside one `BEGIN IMMEDIATE`, so two processes starting on a
+/// new file at once take turns instead of both creating the schema.
+async fn migrate(write: &SqlitePool, path: &Path) -> Result<(), OpenError> {
+    let migrate_error = |source: Box<dyn std::error::Error + Send + Sync>| OpenError::Migrate {
+        path: PathBuf::from(path),
+        source,
+    };
+    let mut tx = write
+        .begin_with(sql::BEGIN_IMMEDIATE)
+        .await
+        .map_err(|e| open_error(path, e))?;
+    // The migrator's own per-migration transactions become savepoints inside this one.
+    MIGRATOR
+        .run(&mut *tx)
+        .await
+        .map_err(|e| migrate_error(Box::new(e)))?;
+    tx.commit().await.map_err(|e| migrate_error(Box::new(e)))?;
+    Ok(())
+}
+
+fn bind_hash(hash: &TokenHash) -> &[u8] {
+    &hash.0
+}
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_CLIENT)
+            .bind(&client.id)
+            .bind(&client.name)
+            .bind(client.secret_hash.as_ref().map(ClientSecretHash::to_bytes))
+            .bind(i64::from(client.grants.bits()))
+            .bind(client.disabled)
+            .bind(client.access_token_ttl)
+            .bind(client.refresh_token_ttl)
+            .bind(&client.default_locale)
+            .bind(&client.default_currency)
+            .bind(&client.theme_id)
+            .bind(client.created_at.millis())
+            .execute(&self.write)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        let row = sqlx::query(sql::CLIENT_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(store_error)?;
+        row.map(|row| rows::client(&mut Columns::new(&row)))
+            .transpose()
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let found = sqlx::query(sql::ALL_CLIENTS)
+            .fetch_all(&self.read)
+            .await
+            .map_err(store_error)?;
+        found
+            .iter()
+            .map(|row| rows::client(&mut Columns::new(row)))
+            .collect()
+    }
+
+    async fn set_client_secret(
+        &self,
+        id: &str,
+        secret: &ClientSecretHash,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::SET_CLIENT_SECRET)
+            .bind(secret.to_bytes())
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_client_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError> {
+        // SQLite counts matched rows, so setting the value a client already has is `true`.
+        let done = sqlx::query(sql::SET_CLIENT_DISABLED)
+            .bind(disabled)
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl ShopperStore for SqliteStore {
+    async fn insert_shopper(&self, shopper: &ShopperRecord) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_SHOPPER)
+            .bind(&shopper.id)
+            .bind(&shopper.external_reference_id)
+            .bind(&shopper.username)
+            .bind(&shopper.password_hash)
+            .bind(&shopper.locale)
+            .bind(&shopper.currency)
+            .bind(shopper.created_at.millis())
+            .execute(&self.write)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn shopper(&self, id: &str) -> Result<Option<ShopperRecord>, StoreError> {
+        let row = sqlx::query(sql::SHOPPER_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(store_error)?;
+        row.map(|row| rows::shopper(&mut Columns::new(&row)))
+            .transpose()
+    }
+
+    async fn shopper_by_external_reference(
+        &self,
+        external_reference_id: &str,
+    ) -> Result<Option<ShopperRecord>, StoreError> {
+        let row = sqlx::query(sql::SHOPPER_BY_EXTERNAL_REFERENCE)
+            .bind(external_reference_id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(store_error)?;
+        row.map(|row| rows::shopper(&mut Columns::new(&row)))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_session(
+        &self,
+        session: &SessionRecord,
+        tokens: &[TokenRecord],
+    ) -> Result<(), StoreError> {
+        // Dropping the transaction on any early return rolls it back: all or nothing.
+        let mut tx = self
+            .write
+            .begin_with(sql::BEGIN_IMMEDIATE)
+            .await
+            .map_err(store_error)?;
+        sqlx::query(sql::INSERT_SESSION)
+            .bind(&session.id)
+            .bind(&session.client_id)
+            .bind(&session.user_id)
+            .bind(&session.external_reference_id)
+            .bind(session.authenticated)
+            .bind(&session.locale)
+            .bind(&session.currency)
+            .bind(&session.cart_id)
+            .bind(&session.client_ip)
+            .bind(&session.session_tag)
+            .bind(session.created_at.millis())
+            .bind(session.last_accessed.millis())
+            .bind(session.expires_at.millis())
+            .bind(bind_hash(&session.newest_access))
+            .bind(session.revoked_at.map(Timestamp::millis))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        for token in tokens {
+            sqlx::query(sql::INSERT_TOKEN)
+                .bind(bind_hash(&token.hash))
+                .bind(token.kind.as_str())
+                .bind(&token.session_id)
+                .bind(&token.client_id)
+                .bind(token.issued_at.millis())
+                .bind(token.expires_at.millis())
+                .bind(token.revoked_at.map(Timestamp::millis))
+                .bind(token.consumed_at.map(Timestamp::millis))
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn lookup_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
+        let row = sqlx::query(sql::LOOKUP_TOKEN)
+            .bind(bind_hash(hash))
+            .fetch_optional(&self.read)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(rows::lookup).transpose()
+    }
+
+    async fn end_session_if_newest(
+        &self,
+        session_id: &str,
+        access: &TokenHash,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::END_SESSION_IF_NEWEST)
+            .bind(now.millis())
+            .bind(session_id)
+            .bind(bind_hash(access))
+            .execute(&self.write)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoke_token(&self, hash: &TokenHash, now: Timestamp) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::REVOKE_TOKEN)
+            .bind(now.millis())
+            .bind(bind_hash(hash))
+            .execute(&self.write)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch_session(&self, session_id: &str, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query(sql::TOUCH_SESSION)
+            .bind(now.millis())
+            .bind(session_id)
+            .execute(&self.write)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        if self.write.is_closed() {
+            return Err(StoreError::Unavailable("the store is closed".to_owned()));
+        }
+        sqlx::query(sql::PING)
+            .execute(&self.read)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        // Readers first: when the writer, the last connection, closes, SQLite checkpoints
+        // the WAL into the main file and removes it.
+        self.read.close().await;
+        self.write.close().await;
+    }
+}

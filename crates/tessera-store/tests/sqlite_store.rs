@@ -1,0 +1,452 @@
+//! Behaviour only the SQLite store has: durability across a reopen, failing closed on a
+//! real held lock, no token material in the file, refusing files it cannot trust, and
+//! reporting undecodable rows as corrupt.
+
+use std::collections::HashSet;
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{Connection, Executor};
+use tempfile::TempDir;
+use tessera_core::client::{ClientRecord, ClientSecretHash, GrantSet};
+use tessera_core::id::{new_client_id, new_session_id, new_session_tag};
+use tessera_core::session::{SessionRecord, TokenRecord};
+use tessera_core::token::{TokenHash, TokenKeys, TokenKind};
+use tessera_core::{Secret, Store, StoreError, Timestamp};
+use tessera_store::{OpenError, StoreOptions};
+
+type TestResult = Result<(), Box<dyn Error>>;
+
+const NOW: Timestamp = Timestamp(1_780_000_000_000);
+
+fn db_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+async fn open_at(path: &Path, options: &StoreOptions) -> Result<Arc<dyn Store>, OpenError> {
+    tessera_store::open(&db_url(path), options).await
+}
+
+fn new_client() -> Result<ClientRecord, StoreError> {
+    Ok(ClientRecord {
+        id: new_client_id()?,
+        name: "test".to_owned(),
+        secret_hash: Some(ClientSecretHash::new(&Secret::new("tcs_test"))?),
+        grants: GrantSet::all(),
+        disabled: false,
+        access_token_ttl: 3600,
+        refresh_token_ttl: 86_400,
+        default_locale: "en_US".to_owned(),
+        default_currency: "USD".to_owned(),
+        theme_id: None,
+        created_at: NOW,
+    })
+}
+
+/// A session of `client` holding an access token and a refresh token with these hashes.
+fn session(
+    client: &ClientRecord,
+    access: TokenHash,
+    refresh: TokenHash,
+) -> Result<(SessionRecord, Vec<TokenRecord>), StoreError> {
+    let session = SessionRecord {
+        id: new_session_id()?,
+        client_id: client.id.clone(),
+        user_id: None,
+        external_reference_id: None,
+        authenticated: false,
+        locale: "en_US".to_owned(),
+        currency: "USD".to_owned(),
+        cart_id: None,
+        client_ip: "127.0.0.1".to_owned(),
+        session_tag: new_session_tag()?,
+        created_at: NOW,
+        last_accessed: NOW,
+        expires_at: NOW.plus_seconds(86_400),
+        newest_access: access,
+        revoked_at: None,
+    };
+    let token = |hash, kind, expires_at| TokenRecord {
+        hash,
+        kind,
+        session_id: session.id.clone(),
+        client_id: client.id.clone(),
+        issued_at: NOW,
+        expires_at,
+        revoked_at: None,
+        consumed_at: None,
+    };
+    let tokens = vec![
+        token(access, TokenKind::Access, NOW.plus_seconds(3600)),
+        token(refresh, TokenKind::Refresh, session.expires_at),
+    ];
+    Ok((session, tokens))
+}
+
+fn keys() -> Result<TokenKeys, Box<dyn Error>> {
+    Ok(TokenKeys::parse(TokenKeys::generate_file()?.expose())?)
+}
+
+/// A stored client and one stored session of it with freshly minted tokens.
+async fn seeded(
+    store: &dyn Store,
+) -> Result<(ClientRecord, SessionRecord, Vec<TokenRecord>), Box<dyn Error>> {
+    let keys = keys()?;
+    let client = new_client()?;
+    store.insert_client(&client).await?;
+    let access = keys.mint(TokenKind::Access)?.hash;
+    let refresh = keys.mint(TokenKind::Refresh)?.hash;
+    let (session, tokens) = session(&client, access, refresh)?;
+    store.insert_session(&session, &tokens).await?;
+    Ok((client, session, tokens))
+}
+
+/// A connection of our own to the same file, as another process would have.
+async fn raw_connection(path: &Path) -> Result<SqliteConnection, sqlx::Error> {
+    SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(path)).await
+}
+
+fn assert_unavailable<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{what}: expected Unavailable, got {result:?}"
+    );
+}
+
+fn is_corrupt<T>(result: &Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Corrupt(_)))
+}
+
+/// Which of `needles` occur in `haystack`: one pass per needle length.
+fn occurring(haystack: &[u8], needles: &[Vec<u8>]) -> HashSet<Vec<u8>> {
+    let wanted: HashSet<&[u8]> = needles.iter().map(Vec::as_slice).collect();
+    let lengths: HashSet<usize> = wanted.iter().map(|n| n.len()).collect();
+    let mut found = HashSet::new();
+    for length in lengths {
+        for window in haystack.windows(length) {
+            if wanted.contains(window) {
+                found.insert(window.to_vec());
+            }
+        }
+    }
+    found
+}
+
+/// The database file and whatever WAL and shared-memory files sit beside it.
+fn database_bytes(path: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>, std::io::Error> {
+    let mut files = Vec::new();
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        if file.exists() {
+            let bytes = std::fs::read(&file)?;
+            files.push((file, bytes));
+        }
+    }
+    Ok(files)
+}
+
+#[tokio::test]
+async fn writes_survive_closing_and_reopening_the_file() -> TestResult {
+    let dir = TempDir::new()?;
+    // A folder that does not exist yet: opening creates it.
+    let path = dir.path().join("nested").join("data").join("tessera.db");
+    let store = open_at(&path, &StoreOptions::default()).await?;
+    let (client, session, tokens) = seeded(store.as_ref()).await?;
+    assert!(
+        store
+            .revoke_token(&tokens[1].hash, NOW.plus_seconds(5))
+            .await?
+    );
+    assert!(
+        store
+            .end_session_if_newest(&session.id, &session.newest_access, NOW.plus_seconds(6))
+            .await?
+    );
+    store.close().await;
+
+    let reopened = open_at(&path, &StoreOptions::default()).await?;
+    assert_eq!(reopened.client(&client.id).await?, Some(client));
+    let Some(found) = reopened.lookup_token(&tokens[1].hash).await? else {
+        panic!("the refresh token must survive a reopen");
+    };
+    assert_eq!(found.token.revoked_at, Some(NOW.plus_seconds(5)));
+    assert_eq!(found.session.revoked_at, Some(NOW.plus_seconds(6)));
+    assert_eq!(found.session.id, session.id);
+    reopened.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_file_is_in_wal_mode_with_the_schema_applied() -> TestResult {
+    let dir = TempDir::new()?;
+    let path = dir.path().join("tessera.db");
+    let store = open_at(&path, &StoreOptions::default()).await?;
+    store.close().await;
+
+    let mut raw = raw_connection(&path).await?;
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut raw)
+        .await?;
+    assert_eq!(journal, "wal");
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name",
+    )
+    .fetch_all(&mut raw)
+    .await?;
+    assert_eq!(tables, ["clients", "sessions", "shoppers", "tokens"]);
+    raw.close().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_stores_opening_a_new_file_at_once_both_succeed() -> TestResult {
+    let dir = TempDir::new()?;
+    let path = dir.path().join("tessera.db");
+    let options = StoreOptions::default();
+    let (first, second) = tokio::join!(open_at(&path, &options), open_at(&path, &options));
+    let (first, second) = (first?, second?);
+    let (client, _, tokens) = seeded(first.as_ref()).await?;
+    assert_eq!(second.client(&client.id).await?, Some(client));
+    assert!(second.lookup_token(&tokens[0].hash).await?.is_some());
+    first.close().await;
+    second.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_held_write_lock_makes_writes_unavailable_until_it_is_released() -> TestResult {
+    let dir = TempDir::new()?;
+    let path = dir.path().join("tessera.db");
+    let options = StoreOptions {
+        busy_timeout: Duration::from_millis(200),
+        ..StoreOptions::default()
+    };
+    let store = open_at(&path, &options).await?;
+    let (client, live_session, live_tokens) = seeded(store.as_ref()).await?;
+    let keys = keys()?;
+    let (new_session, new_tokens) = session(
+        &client,
+        keys.mint(TokenKind::Access)?.hash,
+        keys.mint(TokenKind::Refresh)?.hash,
+    )?;
+    let later = NOW.plus_seconds(60);
+
+    // Another process takes SQLite's write lock and keeps it.
+    let mut other = raw_connection(&path).await?;
+    other.execute("BEGIN IMMEDIATE").await?;
+
+    assert_unavailable(
+        store.insert_session(&new_session, &new_tokens).await,
+        "insert_session",
+    );
+    assert_unavailable(
+        store.revoke_token(&live_tokens[0].hash, later).await,
+        "revoke_token",
+    );
+    assert_unavailable(
+        store
+            .end_session_if_newest(&live_session.id, &live_session.newest_access, later)
+            .await,
+        "end_session_if_newest",
+    );
+    assert_unavailable(store.insert_client(&new_client()?).await, "insert_client");
+    let Err(StoreError::Unavailable(message)) =
+        store.revoke_token(&live_tokens[0].hash, later).await
+    else {
+        panic!("revoke_token must stay unavailable while the lock is held");
+    };
+    assert!(message.contains("BUSY"), "{message}");
+
+    // Lookups do not need the write lock and keep working; nothing was half-written.
+    let Some(found) = store.lookup_token(&live_tokens[0].hash).await? else {
+        panic!("a stored token must still be found");
+    };
+    assert_eq!(found.token.revoked_at, None);
+    assert_eq!(found.session.revoked_at, None);
+    assert_eq!(store.lookup_token(&new_tokens[0].hash).await?, None);
+
+    other.execute("COMMIT").await?;
+
+    store.insert_session(&new_session, &new_tokens).await?;
+    assert!(store.revoke_token(&live_tokens[0].hash, later).await?);
+    assert!(
+        store
+            .end_session_if_newest(&live_session.id, &live_session.newest_access, later)
+            .await?
+    );
+    assert!(store.lookup_token(&new_tokens[1].hash).await?.is_some());
+
+    other.close().await?;
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_closed_store_is_unavailable() -> TestResult {
+    let dir = TempDir::new()?;
+    let store = open_at(&dir.path().join("tessera.db"), &StoreOptions::default()).await?;
+    let (_, session, tokens) = seeded(store.as_ref()).await?;
+    store.close().await;
+
+    assert_unavailable(store.ping().await, "ping");
+    assert_unavailable(
+        store.revoke_token(&tokens[0].hash, NOW).await,
+        "revoke_token",
+    );
+    assert_unavailable(store.lookup_token(&tokens[0].hash).await, "lookup_token");
+    assert_unavailable(store.touch_session(&session.id, NOW).await, "touch_session");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_database_files_hold_no_token_or_its_random_part() -> TestResult {
+    let dir = TempDir::new()?;
+    let path = dir.path().join("tessera.db");
+    let store = open_at(&path, &StoreOptions::default()).await?;
+    let keys = keys()?;
+    let client = new_client()?;
+    store.insert_client(&client).await?;
+
+    let mut issued: Vec<(Secret, TokenHash)> = Vec::new();
+    for _ in 0..100 {
+        let access = keys.mint(TokenKind::Access)?;
+        let refresh = keys.mint(TokenKind::Refresh)?;
+        let (session, tokens) = session(&client, access.hash, refresh.hash)?;
+        store.insert_session(&session, &tokens).await?;
+        issued.push((access.token, access.hash));
+        issued.push((refresh.token, refresh.hash));
+    }
+
+    // What must never be stored: each token, its base64url payload, and its raw random
+    // bytes. And, as a check that the search sees what is there, what must be: the hashes.
+    let mut forbidden = Vec::new();
+    for (token, _) in &issued {
+        let token = token.expose();
+        // `tsa_<kid>_<payload>`; the payload's base64url may itself hold `_`.
+        let payload = token.splitn(3, '_').nth(2).unwrap_or(token);
+        let decoded = URL_SAFE_NO_PAD.decode(payload)?;
+        let random = decoded.get(..32).ok_or("a payload shorter than 32 bytes")?;
+        forbidden.extend([
+            token.as_bytes().to_vec(),
+            payload.as_bytes().to_vec(),
+            random.to_vec(),
+        ]);
+    }
+    let hashes: Vec<Vec<u8>> = issued.iter().map(|(_, hash)| hash.0.to_vec()).collect();
+
+    // Once with the store open (rows still in the WAL), once after the WAL is folded in.
+    for phase in ["open", "closed"] {
+        if phase == "closed" {
+            store.close().await;
+        }
+        let files = database_bytes(&path)?;
+        assert!(!files.is_empty());
+        for (file, bytes) in &files {
+            let leaked = occurring(bytes, &forbidden);
+            assert!(
+                leaked.is_empty(),
+                "{phase}: {} token strings, payloads or random parts are in {}",
+                leaked.len(),
+                file.display()
+            );
+        }
+        let seen: HashSet<Vec<u8>> = files
+            .iter()
+            .flat_map(|(_, bytes)| occurring(bytes, &hashes))
+            .collect();
+        assert_eq!(
+            seen.len(),
+            hashes.len(),
+            "{phase}: not every stored hash was found, so the search proves nothing"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_refused_and_left_alone() -> TestResult {
+    let dir = TempDir::new()?;
+    let path = dir.path().join("tessera.db");
+    let content = "these are someone's notes, not a database\n".repeat(200);
+    std::fs::write(&path, &content)?;
+
+    let result = open_at(&path, &StoreOptions::default()).await;
+    assert!(
+        matches!(result, Err(OpenError::NotADatabase { .. })),
+        "expected NotADatabase, got {:?}",
+        result.err()
+    );
+    assert_eq!(std::fs::read_to_string(&path)?, content);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_damaged_database_is_refused() -> TestResult {
+    let dir = TempDir::new()?;
+    let path = dir.path().join("tessera.db");
+    let store = open_at(&path, &StoreOptions::default()).await?;
+    let client = new_client()?;
+    store.insert_client(&client).await?;
+    for _ in 0..300 {
+        seeded(store.as_ref()).await?;
+    }
+    store.close().await;
+
+    // Scribble over the middle of the file, past the header and the schema page.
+    let mut bytes = std::fs::read(&path)?;
+    assert!(
+        bytes.len() > 16 * 4096,
+        "the file is too small to damage usefully"
+    );
+    for byte in &mut bytes[8 * 4096..12 * 4096] {
+        *byte = 0x5a;
+    }
+    std::fs::write(&path, &bytes)?;
+
+    let result = open_at(&path, &StoreOptions::default()).await;
+    assert!(
+        matches!(result, Err(OpenError::Corrupt { .. })),
+        "expected Corrupt, got {:?}",
+        result.err()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn rows_that_cannot_be_decoded_are_reported_as_corrupt() -> TestResult {
+    let dir = TempDir::new()?;
+    let path = dir.path().join("tessera.db");
+    let store = open_at(&path, &StoreOptions::default()).await?;
+    let (client, session, tokens) = seeded(store.as_ref()).await?;
+
+    // Write what the schema's CHECKs forbid, as a damaged or hand-edited file might hold.
+    let mut raw = raw_connection(&path).await?;
+    raw.execute("PRAGMA ignore_check_constraints = ON").await?;
+    sqlx::query("UPDATE tokens SET kind = 'bearer' WHERE hash = ?1")
+        .bind(&tokens[0].hash.0[..])
+        .execute(&mut raw)
+        .await?;
+    sqlx::query("UPDATE sessions SET newest_access = x'0102' WHERE id = ?1")
+        .bind(&session.id)
+        .execute(&mut raw)
+        .await?;
+    sqlx::query("UPDATE clients SET secret_hash = x'00' WHERE id = ?1")
+        .bind(&client.id)
+        .execute(&mut raw)
+        .await?;
+    raw.close().await?;
+
+    let by_kind = store.lookup_token(&tokens[0].hash).await;
+    assert!(is_corrupt(&by_kind), "bad kind: {by_kind:?}");
+    let by_session = store.lookup_token(&tokens[1].hash).await;
+    assert!(is_corrupt(&by_session), "bad newest_access: {by_session:?}");
+    let by_client = store.client(&client.id).await;
+    assert!(is_corrupt(&by_client), "bad secret hash: {by_client:?}");
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,425 @@
+//! The command line: every subcommand, flag and environment variable, as clap structs.
+//! Nothing here does any work; `main` hands each parsed command to its module.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tessera_core::client::Grant;
+
+/// Where the store lives when nothing else is said.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./tessera-data/tessera.db";
+
+/// Tessera: an OAuth 2.0 access-token service for shopper sessions, compatible with the
+/// Digital River `/oauth20/` API.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Tessera: an OAuth 2.0 access-token service for shopper sessions, compatible with \
+             Digital River's /oauth20/ API.",
+    long_about = "Tessera: an OAuth 2.0 access-token service for shopper sessions, compatible \
+                  with Digital River's /oauth20/ API.\n\n\
+                  `tessera serve` runs the HTTP service. `tessera client ...` and `tessera \
+                  shopper ...` administer the store named by --database-url directly; they \
+                  are safe to run while a server uses the same SQLite file.",
+    after_help = "Examples:\n  \
+                  tessera serve\n  \
+                  tessera client create --name storefront --json\n  \
+                  tessera client list\n  \
+                  printf '%s' \"$PASSWORD\" | tessera shopper create --external-reference-id \
+                  c-1001 --username ada --password-stdin",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// The store: `sqlite://PATH` (the file and its folder are created on first use).
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_DATABASE_URL",
+        default_value = DEFAULT_DATABASE_URL,
+        value_name = "URL",
+        hide_env_values = true,
+        help_heading = "Store options"
+    )]
+    pub database_url: String,
+
+    /// How long a store operation waits for a lock held by another process (the server
+    /// and the admin commands share one SQLite file) before failing.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_STORE_BUSY_TIMEOUT_MS",
+        default_value_t = 5000,
+        value_name = "MILLISECONDS",
+        help_heading = "Store options"
+    )]
+    pub store_busy_timeout_ms: u64,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service until SIGINT or SIGTERM.
+    #[command(long_about = "Run the HTTP service until SIGINT or SIGTERM.\n\n\
+                      The first line printed on stdout is exactly `tessera listening on \
+                      http://ADDR:PORT`, with the port actually bound (useful with --listen \
+                      127.0.0.1:0). On first start with an empty store, a `bootstrap` client \
+                      allowed every grant is created and its credentials are printed once, \
+                      after that line. Logs go to stderr; set their level with RUST_LOG \
+                      (default `info`). On SIGINT or SIGTERM the server stops accepting, \
+                      finishes requests in flight, closes the store and exits 0.")]
+    Serve(ServeArgs),
+    /// Create, list, rotate the secret of, or disable clients (applications holding an API
+    /// key).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Create shoppers (end users a partner refers to by its own id).
+    #[command(subcommand)]
+    Shopper(ShopperCommand),
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `tessera serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the bound one is printed).
+    #[arg(
+        long,
+        env = "TESSERA_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR:PORT"
+    )]
+    pub listen: SocketAddr,
+
+    /// This node's name, reported as `domain` in session details [default: the host name].
+    #[arg(long, env = "TESSERA_NODE_NAME", value_name = "NAME")]
+    pub node_name: Option<String>,
+
+    /// File of token MAC keys (`<key id> <base64url key>` per line, newest first). Created
+    /// with mode 0600 when missing [default: `tessera.key` beside the SQLite database].
+    #[arg(long, env = "TESSERA_TOKEN_KEY_FILE", value_name = "PATH")]
+    pub token_key_file: Option<PathBuf>,
+
+    /// Format of the log lines written to stderr.
+    #[arg(
+        long,
+        env = "TESSERA_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormat,
+
+    /// Do not create the `bootstrap` client when the store has no client.
+    #[arg(long, env = "TESSERA_NO_BOOTSTRAP_CLIENT")]
+    pub no_bootstrap_client: bool,
+}
+
+/// `tessera client ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create a client and print its API key and, unless public, its secret (shown once).
+    #[command(
+        long_about = "Create a client and print its API key (client_id) and, unless it is \
+                      public, its secret (client_secret). The secret is stored only as a \
+                      hash: it is shown this once.\n\n\
+                      Without --grant a client may use every grant except shopper password \
+                      login, which must always be named (a public client also leaves out \
+                      client_credentials, which needs a secret).",
+        after_help = "Examples:\n  \
+                      tessera client create --name storefront\n  \
+                      tessera client create --name spa --public --grant anonymous --grant \
+                      refresh_token --json\n  \
+                      tessera client create --name partner --grant client_credentials,password"
+    )]
+    Create(ClientCreateArgs),
+    /// List every client (secrets are never shown).
+    List(JsonFlag),
+    /// Replace a confidential client's secret and print the new one; the old secret stops
+    /// working at once.
+    RotateSecret(ClientIdArgs),
+    /// Disable a client: it can no longer authenticate and its tokens stop working.
+    Disable(ClientIdArgs),
+}
+
+/// `--json`.
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of readable text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tessera client create`.
+#[derive(Debug, Args)]
+pub struct ClientCreateArgs {
+    /// A human name for listings.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    /// A public client (a browser or mobile app) that holds no secret.
+    #[arg(long)]
+    pub public: bool,
+
+    /// A grant the client may use; repeat or separate with commas. One of `anonymous`,
+    /// `client_credentials`, `password`, `refresh_token` [default: all but `password`].
+    #[arg(
+        long = "grant",
+        value_name = "GRANT",
+        value_delimiter = ',',
+        value_parser = parse_grant
+    )]
+    pub grants: Vec<Grant>,
+
+    /// Locale of the client's new sessions, e.g. `en_US` [default: en_US].
+    #[arg(long, value_name = "LOCALE", value_parser = parse_locale)]
+    pub locale: Option<String>,
+
+    /// Currency of the client's new sessions, e.g. `USD` [default: USD].
+    #[arg(long, value_name = "CURRENCY", value_parser = parse_currency)]
+    pub currency: Option<String>,
+
+    /// Storefront theme id reported as `themeId` in session details.
+    #[arg(long, value_name = "ID")]
+    pub theme_id: Option<String>,
+
+    /// Access token lifetime [default: 3600].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(1..))]
+    pub access_token_ttl: Option<i64>,
+
+    /// Absolute refresh token (session) lifetime [default: 31536000, one year].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(1..))]
+    pub refresh_token_ttl: Option<i64>,
+
+    /// Print exactly one JSON object: `{"client_id": ..., "client_secret": ...}`
+    /// (`client_secret` is null for a public client).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A command that names one client.
+#[derive(Debug, Args)]
+pub struct ClientIdArgs {
+    /// The client's API key (`client_id`), as `tessera client list` shows it.
+    #[arg(value_name = "CLIENT_ID")]
+    pub client_id: String,
+
+    /// Print JSON instead of readable text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tessera shopper ...`.
+#[derive(Debug, Subcommand)]
+pub enum ShopperCommand {
+    /// Create a shopper known by a partner's external reference id and/or a username and
+    /// password.
+    #[command(
+        long_about = "Create a shopper. A partner client gets a full token for it with \
+                      `grant_type=client_credentials&dr_external_reference_id=ID`. With \
+                      --username and --password-stdin the shopper can also sign in with a \
+                      password, through clients allowed the `password` grant.\n\n\
+                      The password is read from standard input (one trailing newline is \
+                      dropped), never from the command line.",
+        after_help = "Examples:\n  \
+                      tessera shopper create --external-reference-id c-1001 --json\n  \
+                      printf '%s' \"$PASSWORD\" | tessera shopper create \
+                      --external-reference-id c-1002 --username ada --password-stdin"
+    )]
+    Create(ShopperCreateArgs),
+}
+
+/// `tessera shopper create`.
+#[derive(Debug, Args)]
+pub struct ShopperCreateArgs {
+    /// The partner's own id for the shopper; unique in the store.
+    #[arg(
+        long,
+        value_name = "ID",
+        required_unless_present = "username",
+        value_parser = parse_non_empty
+    )]
+    pub external_reference_id: Option<String>,
+
+    /// Login name; unique in the store. Needs --password-stdin.
+    #[arg(long, value_name = "USERNAME", requires = "password_stdin", value_parser = parse_non_empty)]
+    pub username: Option<String>,
+
+    /// Read the shopper's password from standard input. Needs --username.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+
+    /// The shopper's preferred locale, e.g. `fr_FR` [default: the client's].
+    #[arg(long, value_name = "LOCALE", value_parser = parse_locale)]
+    pub locale: Option<String>,
+
+    /// The shopper's preferred currency, e.g. `EUR` [default: the client's].
+    #[arg(long, value_name = "CURRENCY", value_parser = parse_currency)]
+    pub currency: Option<String>,
+
+    /// Print exactly one JSON object: `{"user_id": ...}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn grant_names() -> String {
+    Grant::ALL
+        .iter()
+        .map(|g| g.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn parse_grant(value: &str) -> Result<Grant, String> {
+    Grant::parse(value.trim()).ok_or_else(|| {
+        format!(
+            "unknown grant `{value}`; expected one of: {}",
+            grant_names()
+        )
+    })
+}
+
+fn parse_non_empty(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err("must not be empty".to_owned())
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
+/// A locale as Digital River writes it: a language, optionally `_` and a region
+/// (`en`, `en_US`).
+fn parse_locale(value: &str) -> Result<String, String> {
+    let (language, region) = match value.split_once('_') {
+        Some((language, region)) => (language, Some(region)),
+        None => (value, None),
+    };
+    let language_ok =
+        (2..=3).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_lowercase());
+    let region_ok = region.is_none_or(|r| {
+        (r.len() == 2 && r.bytes().all(|b| b.is_ascii_uppercase()))
+            || (r.len() == 3 && r.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if language_ok && region_ok {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "`{value}` is not a locale like `en_US` (language, underscore, region)"
+        ))
+    }
+}
+
+/// An ISO 4217 currency code.
+fn parse_currency(value: &str) -> Result<String, String> {
+    if value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "`{value}` is not an ISO 4217 currency code like `USD`"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn grant_names_parse_and_unknown_ones_are_refused() {
+        assert_eq!(parse_grant("password"), Ok(Grant::Password));
+        assert_eq!(parse_grant("refresh_token"), Ok(Grant::RefreshToken));
+        let error = parse_grant("implicit").err().unwrap_or_default();
+        assert!(error.contains("client_credentials"), "{error}");
+    }
+
+    #[test]
+    fn locales_and_currencies_are_checked() {
+        assert!(parse_locale("en_US").is_ok());
+        assert!(parse_locale("fr").is_ok());
+        assert!(parse_locale("es_419").is_ok());
+        assert!(parse_locale("EN_us").is_err());
+        assert!(parse_locale("en-US").is_err());
+        assert!(parse_currency("EUR").is_ok());
+        assert!(parse_currency("eur").is_err());
+        assert!(parse_currency("EURO").is_err());
+    }
+
+    #[test]
+    fn repeated_and_comma_separated_grants_both_work() -> Result<(), clap::Error> {
+        let cli = Cli::try_parse_from([
+            "tessera",
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--grant",
+            "anonymous,password",
+            "--grant",
+            "refresh_token",
+        ])?;
+        let Command::Client(ClientCommand::Create(args)) = cli.command else {
+            panic!("parsed the wrong command");
+        };
+        assert_eq!(
+            args.grants,
+            vec![Grant::Anonymous, Grant::Password, Grant::RefreshToken]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_password_needs_a_username_and_a_username_needs_a_password() {
+        let without_username = Cli::try_parse_from([
+            "tessera",
+            "shopper",
+            "create",
+            "--external-reference-id",
+            "e1",
+            "--password-stdin",
+        ]);
+        assert!(without_username.is_err());
+        let without_password = Cli::try_parse_from([
+            "tessera",
+            "shopper",
+            "create",
+            "--external-reference-id",
+            "e1",
+            "--username",
+            "ada",
+        ]);
+        assert!(without_password.is_err());
+    }
+
+    #[test]
+    fn the_database_url_is_accepted_after_the_subcommand() -> Result<(), clap::Error> {
+        let cli = Cli::try_parse_from([
+            "tessera",
+            "client",
+            "list",
+            "--database-url",
+            "sqlite:///tmp/x.db",
+        ])?;
+        assert_eq!(cli.database_url, "sqlite:///tmp/x.db");
+        Ok(())
+    }
+}

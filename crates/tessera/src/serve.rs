@@ -1,0 +1,182 @@
+//! `tessera serve`: wires the store, the token keys, the core service and the HTTP server
+//! together, announces the bound address, creates the bootstrap client on an empty store,
+//! and runs until SIGINT or SIGTERM.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tessera_core::admin::{Admin, NewClient};
+use tessera_core::client::{Grant, GrantSet};
+use tessera_core::{Clock, ServiceConfig, Store, SystemClock, TokenService};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use crate::cli::{Cli, ServeArgs};
+use crate::keys;
+
+/// Name of the client created on first start.
+const BOOTSTRAP_CLIENT_NAME: &str = "bootstrap";
+
+/// Runs the service until a shutdown signal, then closes the store.
+pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
+    // Installed first, so a signal that arrives while starting up still shuts down cleanly
+    // instead of killing the process.
+    let signals = Signals::install()?;
+
+    let sqlite_file = tessera_store::sqlite_path(&cli.database_url);
+    let key_path = args
+        .token_key_file
+        .clone()
+        .unwrap_or_else(|| keys::default_path(sqlite_file.as_deref()));
+    let token_keys = keys::load_or_create(&key_path)?;
+    let node_name = match &args.node_name {
+        Some(name) => name.clone(),
+        None => gethostname::gethostname().to_string_lossy().into_owned(),
+    };
+
+    let store = crate::store::open(cli).await?;
+    tracing::info!(
+        database = %crate::store::redacted(&cli.database_url),
+        key_file = %key_path.display(),
+        signing_key = token_keys.signing_key_id(),
+        node = %node_name,
+        "store opened"
+    );
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let service = Arc::new(TokenService::new(
+        Arc::clone(&store),
+        token_keys,
+        Arc::clone(&clock),
+        ServiceConfig { node_name },
+    ));
+
+    let served = serve(args, &store, clock, service, signals).await;
+    store.close().await;
+    if served.is_ok() {
+        tracing::info!("stopped");
+    }
+    served
+}
+
+/// Binds, announces, bootstraps and serves; the caller closes the store whatever happens.
+async fn serve(
+    args: &ServeArgs,
+    store: &Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    service: Arc<TokenService>,
+    signals: Signals,
+) -> anyhow::Result<()> {
+    let router = tessera_server::router(service);
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    announce(address);
+
+    if !args.no_bootstrap_client {
+        bootstrap(store, clock).await?;
+    }
+
+    tessera_server::serve(listener, router, signals.recv())
+        .await
+        .context("the HTTP server failed")
+}
+
+/// Prints the first line of stdout, which scripts and tests wait for.
+fn announce(address: SocketAddr) {
+    print_stdout(&format!("tessera listening on http://{address}\n"));
+    tracing::info!(%address, "listening");
+}
+
+/// Creates the bootstrap client if the store holds no client, and prints its credentials
+/// once.
+async fn bootstrap(store: &Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let admin = Admin::new(Arc::clone(store), clock);
+    let clients = admin
+        .clients()
+        .await
+        .context("cannot list clients to decide on a bootstrap client")?;
+    if !clients.is_empty() {
+        return Ok(());
+    }
+    let grants = GrantSet::all();
+    let new = NewClient {
+        grants,
+        ..NewClient::named(BOOTSTRAP_CLIENT_NAME)
+    };
+    let (client, secret) = admin
+        .create_client(new)
+        .await
+        .context("cannot create the bootstrap client")?;
+    let secret = secret.context("the bootstrap client was created without a secret")?;
+    let grant_names: Vec<&str> = grants.iter().map(Grant::name).collect();
+    print_stdout(&format!(
+        "Created the bootstrap client (allowed grants: {}).\n  \
+         client_id:     {}\n  \
+         client_secret: {}\n\
+         These credentials will not be shown again: the secret is stored only as a hash. \
+         Keep them now, or create another client with `tessera client create`.\n",
+        grant_names.join(", "),
+        client.id,
+        secret.expose(),
+    ));
+    tracing::info!(client_id = %client.id, "created the bootstrap client");
+    Ok(())
+}
+
+/// Writes to stdout and flushes. A closed stdout is not a reason to stop serving, so a
+/// failure is only logged.
+fn print_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        tracing::warn!(error = %e, "cannot write to stdout");
+    }
+}
+
+/// SIGINT and SIGTERM handlers, installed eagerly.
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+        })
+    }
+
+    /// Resolves on the first signal. A second signal while shutting down exits at once,
+    /// for when in-flight requests take too long.
+    async fn recv(mut self) {
+        let name = self.next().await;
+        tracing::info!(
+            signal = name,
+            "shutting down: no new connections, finishing requests in flight (signal again \
+             to exit at once)"
+        );
+        tokio::spawn(async move {
+            let name = self.next().await;
+            tracing::warn!(
+                signal = name,
+                "exiting without finishing requests in flight"
+            );
+            std::process::exit(130);
+        });
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+}
