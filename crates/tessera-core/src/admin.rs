@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::client::{ClientRecord, ClientSecretHash, GrantSet, new_client_secret};
+use crate::client::{
+    ClientRecord, ClientSecretHash, GrantSet, PasswordEncoding, new_client_secret,
+};
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::id::{new_client_id, new_user_id};
@@ -31,6 +33,8 @@ pub struct NewClient {
     pub default_currency: String,
     /// Storefront theme.
     pub theme_id: Option<String>,
+    /// How the client sends shopper passwords with the login grant.
+    pub password_encoding: PasswordEncoding,
 }
 
 impl NewClient {
@@ -45,6 +49,7 @@ impl NewClient {
             default_locale: "en_US".to_owned(),
             default_currency: "USD".to_owned(),
             theme_id: None,
+            password_encoding: PasswordEncoding::Plain,
         }
     }
 }
@@ -62,6 +67,12 @@ pub struct NewShopper {
     pub locale: Option<String>,
     /// Preferred currency.
     pub currency: Option<String>,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
 }
 
 /// Client and shopper administration over a store.
@@ -100,6 +111,8 @@ impl Admin {
             default_currency: new.default_currency,
             theme_id: new.theme_id,
             created_at: self.clock.now(),
+            sessions_revoked_before: None,
+            password_encoding: new.password_encoding,
         };
         self.store.insert_client(&record).await?;
         Ok((record, secret))
@@ -148,6 +161,9 @@ impl Admin {
             locale: new.locale,
             currency: new.currency,
             created_at: self.clock.now(),
+            first_name: new.first_name,
+            last_name: new.last_name,
+            email: new.email,
         };
         self.store.insert_shopper(&record).await?;
         Ok(record)

@@ -5,7 +5,9 @@
 use std::fmt;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -199,6 +201,54 @@ pub fn new_client_secret() -> Result<Secret, StoreError> {
     )))
 }
 
+/// How a client sends shopper passwords with the login grant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PasswordEncoding {
+    /// The password as typed (form-encoded like every parameter).
+    #[default]
+    Plain,
+    /// Base64 of the password's UTF-8 bytes (standard alphabet, padding optional), as some
+    /// Digital River storefront code sends it.
+    Base64,
+}
+
+impl PasswordEncoding {
+    /// Every encoding, in the order names are listed.
+    pub const ALL: [PasswordEncoding; 2] = [PasswordEncoding::Plain, PasswordEncoding::Base64];
+
+    /// The name used by the CLI, in listings and in the store.
+    pub fn name(self) -> &'static str {
+        match self {
+            PasswordEncoding::Plain => "plain",
+            PasswordEncoding::Base64 => "base64",
+        }
+    }
+
+    /// Parses [`PasswordEncoding::name`].
+    pub fn parse(name: &str) -> Option<PasswordEncoding> {
+        PasswordEncoding::ALL.into_iter().find(|e| e.name() == name)
+    }
+
+    /// The password a client sent, as the shopper typed it; `None` when it does not decode
+    /// (not base64, or not UTF-8 once decoded), which the login grant answers exactly like
+    /// a wrong password.
+    pub fn decode(self, sent: &Secret) -> Option<Secret> {
+        match self {
+            PasswordEncoding::Plain => Some(sent.clone()),
+            PasswordEncoding::Base64 => {
+                let bytes = BASE64_PADDING_OPTIONAL.decode(sent.expose()).ok()?;
+                String::from_utf8(bytes).ok().map(Secret::new)
+            }
+        }
+    }
+}
+
+/// Standard base64 that accepts the padding or its absence.
+const BASE64_PADDING_OPTIONAL: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
 /// A registered client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientRecord {
@@ -224,6 +274,11 @@ pub struct ClientRecord {
     pub theme_id: Option<String>,
     /// When the client was created.
     pub created_at: Timestamp,
+    /// The client's revocation watermark: every session of the client created at or before
+    /// it has ended ("logout everywhere" for a client). `None` until first set.
+    pub sessions_revoked_before: Option<Timestamp>,
+    /// How this client sends shopper passwords with the login grant.
+    pub password_encoding: PasswordEncoding,
 }
 
 impl ClientRecord {
@@ -285,6 +340,31 @@ mod tests {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
         Ok(())
+    }
+
+    #[test]
+    fn base64_passwords_decode_with_or_without_padding() {
+        let decode = |sent: &str| {
+            PasswordEncoding::Base64
+                .decode(&Secret::new(sent))
+                .map(|s| s.expose().to_owned())
+        };
+        assert_eq!(decode("cGE6c3M="), Some("pa:ss".to_owned()));
+        assert_eq!(decode("cGE6c3M"), Some("pa:ss".to_owned()));
+        assert_eq!(decode("w6k="), Some("\u{e9}".to_owned()));
+        assert_eq!(decode("not base64!"), None);
+        // Valid base64 of bytes that are not UTF-8.
+        assert_eq!(decode("/w=="), None);
+        assert_eq!(
+            PasswordEncoding::Plain
+                .decode(&Secret::new("cGE6c3M="))
+                .map(|s| s.expose().to_owned()),
+            Some("cGE6c3M=".to_owned())
+        );
+        for encoding in PasswordEncoding::ALL {
+            assert_eq!(PasswordEncoding::parse(encoding.name()), Some(encoding));
+        }
+        assert_eq!(PasswordEncoding::default(), PasswordEncoding::Plain);
     }
 
     #[test]

@@ -32,6 +32,14 @@ pub enum TokenError {
     /// Digital River's `dr_limited_token_invalid`: the limited token to upgrade is bad.
     #[error("dr_limited_token_invalid")]
     DrLimitedTokenInvalid,
+    /// Too many failed shopper logins for this username, or from this client and address,
+    /// within the last hour (RELIABILITY P12). The server answers 429 with `Retry-After`
+    /// and the body of `invalid_grant`: RFC 6749 has no code for rate limits.
+    #[error("too many failed attempts; retry after {retry_after_seconds} s")]
+    TooManyAttempts {
+        /// Whole seconds until an attempt may be admitted again (at least 1).
+        retry_after_seconds: u64,
+    },
     /// The store could not answer or could not take a write: fail closed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -73,4 +81,23 @@ pub enum StoreError {
     /// The store holds something that cannot be read back as a valid record.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+}
+
+/// Errors of the administration API and commands (revoking sessions, setting a cart id,
+/// listing sessions). Rendered in the Digital River shape of API.md §5 on the admin
+/// listener.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The caller did not present the admin token (`unauthorized`, 401).
+    #[error("unauthorized")]
+    Unauthorized,
+    /// No such shopper, client or live session (`not-found`, 404).
+    #[error("not-found: {0}")]
+    NotFound(&'static str),
+    /// The request is malformed: a bad body or a bad cart id (`invalid_request`, 400).
+    #[error("invalid_request: {0}")]
+    InvalidRequest(&'static str),
+    /// The store could not answer or could not take a write: fail closed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }

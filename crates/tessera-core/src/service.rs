@@ -8,9 +8,10 @@ use crate::client::{ClientCredentials, ClientRecord, ClientSecretHash};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{BearerError, TokenError};
 use crate::grants::{GrantKind, TokenRequest};
-use crate::id::{new_session_id, new_session_tag};
+use crate::limits::LoginLimits;
+use crate::password::PasswordVerifier;
 use crate::secret::Secret;
-use crate::session::{SessionRecord, SessionView, TokenLookup, TokenRecord, TokenResponse};
+use crate::session::{SessionView, TokenLookup, TokenResponse};
 use crate::store::Store;
 use crate::token::{TokenKeys, TokenKind};
 
@@ -23,13 +24,52 @@ const LAST_ACCESSED_GRANULARITY_SECONDS: i64 = 60;
 pub struct ServiceConfig {
     /// The `domain` reported with session details: the name of this node.
     pub node_name: String,
+    /// How many shopper password verifications (Argon2id, each on a blocking thread) may
+    /// run at once; further logins wait their turn, so a flood of them cannot take every
+    /// core from token lookups (RELIABILITY P14).
+    pub password_hashing_concurrency: usize,
+    /// Failed shopper logins admitted per (normalised) username in any one hour; past it,
+    /// logins for that username answer 429 until the oldest failure is an hour old
+    /// (RELIABILITY P12).
+    pub login_failures_per_hour_per_username: u32,
+    /// Failed shopper logins admitted per client and peer address, over all usernames, in
+    /// any one hour (credential stuffing from one source).
+    pub login_failures_per_hour_per_client_address: u32,
+}
+
+impl ServiceConfig {
+    /// Default of [`ServiceConfig::password_hashing_concurrency`].
+    pub const DEFAULT_PASSWORD_HASHING_CONCURRENCY: usize = 2;
+    /// Default of [`ServiceConfig::login_failures_per_hour_per_username`] (issue 3).
+    pub const DEFAULT_LOGIN_FAILURES_PER_HOUR_PER_USERNAME: u32 = 100;
+    /// Default of [`ServiceConfig::login_failures_per_hour_per_client_address`]: higher
+    /// than the per-username limit because a storefront's back end sends every one of its
+    /// shoppers' logins from one address with one client, typing mistakes included.
+    pub const DEFAULT_LOGIN_FAILURES_PER_HOUR_PER_CLIENT_ADDRESS: u32 = 1000;
+
+    /// Settings for a node called `node_name`, everything else at its default.
+    pub fn new(node_name: impl Into<String>) -> Self {
+        Self {
+            node_name: node_name.into(),
+            password_hashing_concurrency: Self::DEFAULT_PASSWORD_HASHING_CONCURRENCY,
+            login_failures_per_hour_per_username:
+                Self::DEFAULT_LOGIN_FAILURES_PER_HOUR_PER_USERNAME,
+            login_failures_per_hour_per_client_address:
+                Self::DEFAULT_LOGIN_FAILURES_PER_HOUR_PER_CLIENT_ADDRESS,
+        }
+    }
 }
 
 /// Facts about the request that the rules need, taken from the connection by the server.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RequestContext {
     /// The caller's address (the socket peer unless a trusted proxy says otherwise).
     pub client_ip: String,
+    /// A session token to join (`dr_session_token` and its aliases).
+    pub session_token: Option<String>,
+    /// A limited token whose anonymous session a shopper grant upgrades
+    /// (`dr_limited_token`).
+    pub limited_token: Option<Secret>,
 }
 
 /// What a new session starts with.
@@ -45,9 +85,13 @@ pub(crate) struct SessionSeed {
 /// Issues, looks up and revokes tokens.
 pub struct TokenService {
     pub(crate) store: Arc<dyn Store>,
-    keys: TokenKeys,
-    clock: Arc<dyn Clock>,
+    pub(crate) keys: TokenKeys,
+    pub(crate) clock: Arc<dyn Clock>,
     config: ServiceConfig,
+    /// Failed-login limits per username and per client and address.
+    pub(crate) login_limits: LoginLimits,
+    /// Runs password verifications off the async runtime, a few at a time.
+    pub(crate) passwords: PasswordVerifier,
 }
 
 impl TokenService {
@@ -62,6 +106,8 @@ impl TokenService {
             store,
             keys,
             clock,
+            login_limits: LoginLimits::new(&config),
+            passwords: PasswordVerifier::new(config.password_hashing_concurrency),
             config,
         }
     }
@@ -119,6 +165,14 @@ impl TokenService {
         let grant = GrantKind::select(request)?;
         let credentials = credentials.ok_or(TokenError::InvalidClient)?;
         let client = self.authenticate_client(credentials).await?;
+        // A refresh continues its own session: there is nothing to join or upgrade.
+        if grant == GrantKind::Refresh
+            && (context.session_token.is_some() || context.limited_token.is_some())
+        {
+            return Err(TokenError::InvalidRequest(
+                "dr_session_token and dr_limited_token are not used with refresh_token",
+            ));
+        }
         match grant {
             GrantKind::Anonymous => self.grant_anonymous(&client, context).await,
             GrantKind::PartnerShopper(external_reference_id) => {
@@ -126,77 +180,14 @@ impl TokenService {
                     .await
             }
             GrantKind::ClientToken => self.grant_client_token(&client, context).await,
-            GrantKind::ShopperLogin | GrantKind::Refresh => Err(TokenError::UnsupportedGrantType),
+            GrantKind::Refresh => self.grant_refresh(&client, request).await,
+            GrantKind::ShopperLogin => self.grant_shopper_login(&client, request, context).await,
         }
-    }
-
-    /// Creates a session and its first tokens in one durable write.
-    pub(crate) async fn open_session(
-        &self,
-        client: &ClientRecord,
-        seed: SessionSeed,
-        context: &RequestContext,
-    ) -> Result<TokenResponse, TokenError> {
-        let now = self.clock.now();
-        let session_expires = now.plus_seconds(client.refresh_token_ttl);
-        let access_expires = now
-            .plus_seconds(client.access_token_ttl)
-            .min(session_expires);
-        let access = self.keys.mint(TokenKind::Access)?;
-        let session = SessionRecord {
-            id: new_session_id()?,
-            client_id: client.id.clone(),
-            user_id: seed.user_id,
-            external_reference_id: seed.external_reference_id,
-            authenticated: seed.authenticated,
-            locale: seed.locale,
-            currency: seed.currency,
-            cart_id: None,
-            client_ip: context.client_ip.clone(),
-            session_tag: new_session_tag()?,
-            created_at: now,
-            last_accessed: now,
-            expires_at: session_expires,
-            newest_access: access.hash,
-            revoked_at: None,
-        };
-        let mut tokens = vec![TokenRecord {
-            hash: access.hash,
-            kind: TokenKind::Access,
-            session_id: session.id.clone(),
-            client_id: client.id.clone(),
-            issued_at: now,
-            expires_at: access_expires,
-            revoked_at: None,
-            consumed_at: None,
-        }];
-        let refresh = if seed.with_refresh_token {
-            let refresh = self.keys.mint(TokenKind::Refresh)?;
-            tokens.push(TokenRecord {
-                hash: refresh.hash,
-                kind: TokenKind::Refresh,
-                session_id: session.id.clone(),
-                client_id: client.id.clone(),
-                issued_at: now,
-                expires_at: session_expires,
-                revoked_at: None,
-                consumed_at: None,
-            });
-            Some(refresh.token)
-        } else {
-            None
-        };
-        self.store.insert_session(&session, &tokens).await?;
-        Ok(TokenResponse {
-            access_token: access.token,
-            expires_in: now.seconds_until(access_expires),
-            refresh_token: refresh,
-        })
     }
 
     /// Finds the live access token `bearer` and its session, or says why it is not usable.
     /// The MAC is checked first, so a malformed or forged token never reaches the store.
-    async fn live_access_token(
+    pub(crate) async fn live_access_token(
         &self,
         bearer: &str,
     ) -> Result<(TokenLookup, Timestamp), BearerError> {
@@ -284,6 +275,7 @@ impl TokenService {
             token,
             session,
             client,
+            ..
         } = found;
         SessionView {
             session_id: session.id,
@@ -306,12 +298,20 @@ impl TokenService {
 }
 
 /// Whether a looked-up token may be used now as `kind`.
-fn is_live(found: &TokenLookup, kind: TokenKind, now: Timestamp) -> bool {
+pub(crate) fn is_live(found: &TokenLookup, kind: TokenKind, now: Timestamp) -> bool {
     found.token.kind == kind
         && found.token.revoked_at.is_none()
         && found.token.consumed_at.is_none()
         && found.token.expires_at > now
-        && found.session.revoked_at.is_none()
-        && found.session.expires_at > now
-        && !found.client.disabled
+        && session_is_live(found, now)
+}
+
+/// Whether the session of a looked-up token is still going, whatever its token's state.
+pub(crate) fn session_is_live(found: &TokenLookup, now: Timestamp) -> bool {
+    crate::session_admin::session_alive(
+        &found.session,
+        &found.client,
+        found.shopper_sessions_revoked_before,
+        now,
+    )
 }

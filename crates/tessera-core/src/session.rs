@@ -72,6 +72,9 @@ pub struct TokenLookup {
     pub session: SessionRecord,
     /// The client it was issued to.
     pub client: ClientRecord,
+    /// The revocation watermark of the session's shopper (by user id): every session of
+    /// the shopper created at or before it has ended. `None` when never set.
+    pub shopper_sessions_revoked_before: Option<Timestamp>,
 }
 
 /// Session details as API.md §3 lists them.

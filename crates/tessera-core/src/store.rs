@@ -8,6 +8,8 @@ use crate::client::{ClientRecord, ClientSecretHash};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::session::{SessionRecord, TokenLookup, TokenRecord};
+use crate::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp};
+use crate::session_token::{SessionTokenLookup, SessionTokenRecord};
 use crate::shopper::ShopperRecord;
 use crate::token::TokenHash;
 
@@ -43,6 +45,12 @@ pub trait ShopperStore: Send + Sync {
         &self,
         external_reference_id: &str,
     ) -> Result<Option<ShopperRecord>, StoreError>;
+    /// One shopper by username, compared exactly: callers pass a name already normalised
+    /// by [`crate::shopper::normalize_username`], the form usernames are stored in.
+    async fn shopper_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<ShopperRecord>, StoreError>;
 }
 
 /// Sessions and their tokens.
@@ -70,11 +78,143 @@ pub trait SessionStore: Send + Sync {
     async fn revoke_token(&self, hash: &TokenHash, now: Timestamp) -> Result<bool, StoreError>;
     /// Records a lookup time; best effort, callers ignore failures.
     async fn touch_session(&self, session_id: &str, now: Timestamp) -> Result<(), StoreError>;
+    /// Revokes a whole session, which ends every token of it, if it is not revoked yet, as
+    /// one conditional write; `true` if this call revoked it.
+    async fn revoke_session(&self, session_id: &str, now: Timestamp) -> Result<bool, StoreError>;
+    /// Refresh-token rotation as one transaction: consumes the refresh token `consumed` only
+    /// if it is still unconsumed and unrevoked and its session is not revoked, then adds
+    /// `access` and `refresh` to that session and makes `access` its newest access token.
+    /// `false` (and nothing written) if the conditional consume matched no row: another
+    /// refresh or a revocation got there first.
+    async fn rotate_refresh(
+        &self,
+        consumed: &TokenHash,
+        now: Timestamp,
+        access: &TokenRecord,
+        refresh: &TokenRecord,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Session tokens and the session changes that use them: joining a session, binding a
+/// session token, upgrading an anonymous session to a shopper's.
+#[async_trait]
+pub trait SessionJoinStore: Send + Sync {
+    /// Stores a newly minted session token.
+    async fn insert_session_token(&self, record: &SessionTokenRecord) -> Result<(), StoreError>;
+    /// A session token by hash, with its bound session seen through that session's newest
+    /// access token.
+    async fn lookup_session_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<SessionTokenLookup>, StoreError>;
+    /// In one transaction: binds the session token `hash` to the new session, but only if
+    /// it is still bound to `previous` (`None`: unbound), then inserts the session and its
+    /// tokens. `false`, with nothing written, if the binding changed meanwhile.
+    async fn insert_bound_session(
+        &self,
+        hash: &TokenHash,
+        previous: Option<&str>,
+        session: &SessionRecord,
+        tokens: &[TokenRecord],
+    ) -> Result<bool, StoreError>;
+    /// In one transaction: adds tokens to a live session and makes `newest_access` its
+    /// newest access token. `false`, with nothing written, if the session has ended.
+    async fn add_session_tokens(
+        &self,
+        session_id: &str,
+        newest_access: &TokenHash,
+        tokens: &[TokenRecord],
+    ) -> Result<bool, StoreError>;
+    /// In one transaction: ends the live anonymous session `previous` (and with it every
+    /// token of it), inserts the shopper's new session and its tokens, and moves every
+    /// session token bound to `previous` to the new session. `false`, with nothing
+    /// written, if `previous` has ended or is no longer anonymous.
+    async fn upgrade_session(
+        &self,
+        previous: &str,
+        now: Timestamp,
+        session: &SessionRecord,
+        tokens: &[TokenRecord],
+    ) -> Result<bool, StoreError>;
+    /// Changes a live session's locale and/or currency; `false` if the session has ended.
+    async fn set_session_preferences(
+        &self,
+        session_id: &str,
+        locale: Option<&str>,
+        currency: Option<&str>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Operator work on sessions: revocation watermarks ("logout everywhere") and their
+/// tidy-up, reading and changing one session, and expiry clean-up. Every batch method does
+/// at most `limit` rows in one short write transaction, so requests are never held up for
+/// long.
+#[async_trait]
+pub trait SessionAdminStore: Send + Sync {
+    /// Sets the revocation watermark of `owner` to `before` (never moving it back) and
+    /// records a pending tidy-up for it, in one transaction. `false`, with nothing written,
+    /// for a client that does not exist; any user id is accepted.
+    async fn revoke_sessions_before(
+        &self,
+        owner: &SessionOwner,
+        before: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Up to `limit` pending tidy-ups.
+    async fn pending_tidy_ups(&self, limit: u32) -> Result<Vec<TidyUp>, StoreError>;
+    /// One tidy-up batch: marks revoked (at `now`) up to `limit` sessions of the owner
+    /// created at or before the tidy-up's watermark and not yet revoked. When fewer than
+    /// `limit` were left, the pending tidy-up is removed in the same transaction (unless a
+    /// newer watermark replaced it meanwhile). Returns the number of sessions marked.
+    async fn tidy_up_batch(
+        &self,
+        tidy_up: &TidyUp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+    /// One session by id, with its client and its shopper's watermark; one read.
+    async fn session_by_id(&self, session_id: &str) -> Result<Option<SessionLookup>, StoreError>;
+    /// Up to `limit` sessions of the shopper `user_id` that are not revoked, not expired at
+    /// `now` and created after the shopper's watermark, oldest first, each with its client
+    /// (whose own watermark and state the caller still checks).
+    async fn shopper_sessions(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<SessionLookup>, StoreError>;
+    /// Sets (or with `None` clears) the cart id of a session that is not revoked; `false`
+    /// if there is no such session.
+    async fn set_session_cart(
+        &self,
+        session_id: &str,
+        cart_id: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    /// One clean-up batch of tokens: deletes up to `limit` access tokens that expired at or
+    /// before `now`. Refresh tokens, consumed or not, go with their session. Returns the
+    /// number deleted.
+    async fn delete_expired_tokens(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError>;
+    /// One clean-up batch of sessions: deletes sessions that expired at or before `now` or
+    /// were revoked, each with its remaining tokens, at most `limit` rows in all (a session
+    /// with more tokens left than that is finished by later batches).
+    async fn delete_dead_sessions(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<DeletedRows, StoreError>;
 }
 
 /// Everything a Tessera store offers.
 #[async_trait]
-pub trait Store: ClientStore + ShopperStore + SessionStore + Send + Sync + 'static {
+pub trait Store:
+    ClientStore
+    + ShopperStore
+    + SessionStore
+    + SessionJoinStore
+    + SessionAdminStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Whether the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
     /// Finishes pending work and closes connections.

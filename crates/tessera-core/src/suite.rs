@@ -5,15 +5,28 @@
 //! passes store errors it did not expect back to the caller. Each uses fresh random ids, so
 //! the checks can share one store and run in any order; [`run_all`] runs them all.
 
-use crate::client::{ClientRecord, ClientSecretHash, Grant, GrantSet};
+use crate::client::{ClientRecord, ClientSecretHash, Grant, GrantSet, PasswordEncoding};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::id::{new_client_id, new_session_id, new_session_tag, new_user_id, random_bytes};
 use crate::secret::Secret;
 use crate::session::{SessionRecord, TokenLookup, TokenRecord};
+use crate::session_token::{SessionTokenLookup, SessionTokenRecord};
 use crate::shopper::ShopperRecord;
 use crate::store::Store;
 use crate::token::{TokenHash, TokenKind};
+
+mod watermarks_and_clean_up;
+
+pub use self::watermarks_and_clean_up::{
+    client_watermarks_are_read_with_lookups_and_only_move_forward,
+    delete_dead_sessions_deletes_sessions_with_their_tokens,
+    delete_expired_tokens_deletes_only_expired_access_tokens,
+    session_by_id_reads_a_session_with_its_client, set_session_cart_sets_and_clears,
+    shopper_sessions_lists_sessions_that_may_be_live,
+    shopper_watermarks_are_read_with_lookups_and_only_move_forward,
+    tidy_up_marks_covered_sessions_in_batches,
+};
 
 /// The instant the suite's records are created at: 2026-05-28T20:26:40Z.
 const T0: Timestamp = Timestamp(1_780_000_000_000);
@@ -42,6 +55,8 @@ fn confidential_client() -> Result<ClientRecord, StoreError> {
         default_currency: "EUR".to_owned(),
         theme_id: Some("theme-7".to_owned()),
         created_at: T0,
+        sessions_revoked_before: None,
+        password_encoding: PasswordEncoding::Base64,
     })
 }
 
@@ -59,6 +74,8 @@ fn public_client() -> Result<ClientRecord, StoreError> {
         default_currency: "USD".to_owned(),
         theme_id: None,
         created_at: at(1),
+        sessions_revoked_before: None,
+        password_encoding: PasswordEncoding::Plain,
     })
 }
 
@@ -71,6 +88,9 @@ fn shopper() -> Result<ShopperRecord, StoreError> {
         locale: Some("fr_FR".to_owned()),
         currency: Some("EUR".to_owned()),
         created_at: T0,
+        first_name: Some("Ann".to_owned()),
+        last_name: Some("Müller".to_owned()),
+        email: Some(format!("ann-{id}@example.com")),
         id,
     })
 }
@@ -84,6 +104,9 @@ fn bare_shopper() -> Result<ShopperRecord, StoreError> {
         locale: None,
         currency: None,
         created_at: at(2),
+        first_name: None,
+        last_name: None,
+        email: None,
     })
 }
 
@@ -336,6 +359,35 @@ pub async fn duplicate_shopper_id_conflicts(store: &dyn Store) -> Result<(), Sto
     Ok(())
 }
 
+/// Shoppers are found by their stored username, compared exactly: normalising names is the
+/// core's job, so the store must neither fold case nor trim.
+pub async fn shoppers_are_found_by_username(store: &dyn Store) -> Result<(), StoreError> {
+    let full = shopper()?;
+    let other = shopper()?;
+    store.insert_shopper(&full).await?;
+    store.insert_shopper(&other).await?;
+    store.insert_shopper(&bare_shopper()?).await?;
+
+    let username = full.username.clone().unwrap_or_default();
+    assert_eq!(store.shopper_by_username(&username).await?, Some(full));
+    assert_eq!(
+        store.shopper_by_username(&username.to_uppercase()).await?,
+        None
+    );
+    assert_eq!(
+        store.shopper_by_username(&format!(" {username}")).await?,
+        None
+    );
+    assert_eq!(
+        store
+            .shopper_by_username(&format!("nobody-{}@example.com", new_user_id()?))
+            .await?,
+        None
+    );
+    assert_eq!(store.shopper_by_username("").await?, None);
+    Ok(())
+}
+
 /// Every token of a stored session looks up to itself, its session and its client, with
 /// every field as stored, whichever value each optional field has.
 pub async fn session_and_tokens_round_trip(store: &dyn Store) -> Result<(), StoreError> {
@@ -345,6 +397,7 @@ pub async fn session_and_tokens_round_trip(store: &dyn Store) -> Result<(), Stor
             token: token.clone(),
             session: session.clone(),
             client: client.clone(),
+            shopper_sessions_revoked_before: None,
         };
         assert_eq!(looked_up(store, &token.hash).await?, expected);
     }
@@ -360,6 +413,7 @@ pub async fn session_and_tokens_round_trip(store: &dyn Store) -> Result<(), Stor
             token: token.clone(),
             session: sparse.clone(),
             client: other_client.clone(),
+            shopper_sessions_revoked_before: None,
         };
         assert_eq!(looked_up(store, &token.hash).await?, expected);
     }
@@ -558,6 +612,367 @@ pub async fn touch_session_only_moves_forward(store: &dyn Store) -> Result<(), S
     Ok(())
 }
 
+/// `revoke_session` ends a live session exactly once, keeps the first time, leaves the
+/// token rows and other sessions alone, and reports `false` for an unknown session.
+pub async fn revoke_session_revokes_once(store: &dyn Store) -> Result<(), StoreError> {
+    let (_, session, tokens) = stored_session(store).await?;
+    let (_, other, _) = stored_session(store).await?;
+
+    assert!(store.revoke_session(&session.id, at(60)).await?);
+    assert!(!store.revoke_session(&session.id, at(61)).await?);
+    assert!(!store.revoke_session(&new_session_id()?, at(61)).await?);
+
+    for token in &tokens {
+        let found = looked_up(store, &token.hash).await?;
+        assert_eq!(found.session.revoked_at, Some(at(60)));
+        assert_eq!(found.token.revoked_at, None);
+    }
+    assert_eq!(
+        looked_up(store, &other.newest_access)
+            .await?
+            .session
+            .revoked_at,
+        None
+    );
+    Ok(())
+}
+
+/// Successor tokens for a refresh of `session`, issued at `seconds`.
+fn successors(
+    client: &ClientRecord,
+    session: &SessionRecord,
+    seconds: i64,
+) -> Result<(TokenRecord, TokenRecord), StoreError> {
+    let token = |hash, kind, expires_at| TokenRecord {
+        hash,
+        kind,
+        session_id: session.id.clone(),
+        client_id: client.id.clone(),
+        issued_at: at(seconds),
+        expires_at,
+        revoked_at: None,
+        consumed_at: None,
+    };
+    Ok((
+        token(random_hash()?, TokenKind::Access, at(seconds + 3600)),
+        token(random_hash()?, TokenKind::Refresh, session.expires_at),
+    ))
+}
+
+/// `rotate_refresh` consumes a live refresh token once, stores both successors and makes
+/// the new access token the session's newest; a second rotation of the same token writes
+/// nothing.
+pub async fn rotate_refresh_rotates_once(store: &dyn Store) -> Result<(), StoreError> {
+    let (client, session, tokens) = stored_session(store).await?;
+    let old_refresh = tokens[1].hash;
+    let (access, refresh) = successors(&client, &session, 60)?;
+
+    assert!(
+        store
+            .rotate_refresh(&old_refresh, at(60), &access, &refresh)
+            .await?
+    );
+    let consumed = looked_up(store, &old_refresh).await?;
+    assert_eq!(consumed.token.consumed_at, Some(at(60)));
+    assert_eq!(consumed.token.revoked_at, None);
+    assert_eq!(
+        consumed.session,
+        SessionRecord {
+            newest_access: access.hash,
+            ..session.clone()
+        }
+    );
+    assert_eq!(looked_up(store, &access.hash).await?.token, access);
+    assert_eq!(looked_up(store, &refresh.hash).await?.token, refresh);
+    // The old access token stays as it was: only logout or DELETE touch it.
+    assert_eq!(looked_up(store, &tokens[0].hash).await?.token, tokens[0]);
+
+    // The loser of a race: nothing is written, the winner's state stays.
+    let (late_access, late_refresh) = successors(&client, &session, 61)?;
+    assert!(
+        !store
+            .rotate_refresh(&old_refresh, at(61), &late_access, &late_refresh)
+            .await?
+    );
+    assert_eq!(store.lookup_token(&late_access.hash).await?, None);
+    assert_eq!(store.lookup_token(&late_refresh.hash).await?, None);
+    let after = looked_up(store, &old_refresh).await?;
+    assert_eq!(after.token.consumed_at, Some(at(60)));
+    assert_eq!(after.session.newest_access, access.hash);
+
+    // The successor refresh token rotates in turn.
+    let (next_access, next_refresh) = successors(&client, &session, 120)?;
+    assert!(
+        store
+            .rotate_refresh(&refresh.hash, at(120), &next_access, &next_refresh)
+            .await?
+    );
+    assert_eq!(
+        looked_up(store, &next_refresh.hash)
+            .await?
+            .session
+            .newest_access,
+        next_access.hash
+    );
+    Ok(())
+}
+
+/// Asserts that rotating `hash` into fresh successors for `session` is refused and stores
+/// neither successor.
+async fn assert_rotation_refused(
+    store: &dyn Store,
+    hash: TokenHash,
+    client: &ClientRecord,
+    session: &SessionRecord,
+) -> Result<(), StoreError> {
+    let (access, refresh) = successors(client, session, 60)?;
+    let rotated = store
+        .rotate_refresh(&hash, at(60), &access, &refresh)
+        .await?;
+    assert!(!rotated, "a dead token must not rotate");
+    assert_eq!(store.lookup_token(&access.hash).await?, None);
+    assert_eq!(store.lookup_token(&refresh.hash).await?, None);
+    Ok(())
+}
+
+/// `rotate_refresh` refuses, writing nothing, a revoked refresh token, a token of a revoked
+/// session, an access token, a token named with another session, and an unknown hash.
+pub async fn rotate_refresh_refuses_dead_tokens(store: &dyn Store) -> Result<(), StoreError> {
+    // A refresh token revoked on its own.
+    let (client, session, tokens) = stored_session(store).await?;
+    assert!(store.revoke_token(&tokens[1].hash, at(30)).await?);
+    assert_rotation_refused(store, tokens[1].hash, &client, &session).await?;
+    assert_eq!(
+        looked_up(store, &tokens[1].hash).await?.token.consumed_at,
+        None
+    );
+
+    // A refresh token of a revoked session.
+    let (client, session, tokens) = stored_session(store).await?;
+    assert!(store.revoke_session(&session.id, at(30)).await?);
+    assert_rotation_refused(store, tokens[1].hash, &client, &session).await?;
+    let found = looked_up(store, &tokens[1].hash).await?;
+    assert_eq!(found.token.consumed_at, None);
+    assert_eq!(found.session.newest_access, session.newest_access);
+
+    // An access token.
+    let (client, session, tokens) = stored_session(store).await?;
+    assert_rotation_refused(store, tokens[0].hash, &client, &session).await?;
+    assert_eq!(looked_up(store, &tokens[0].hash).await?.token, tokens[0]);
+
+    // A live refresh token, but the successors name another session.
+    let (client, session, tokens) = stored_session(store).await?;
+    let (_, other, _) = stored_session(store).await?;
+    assert_rotation_refused(store, tokens[1].hash, &client, &other).await?;
+    let found = looked_up(store, &tokens[1].hash).await?;
+    assert_eq!(found.token.consumed_at, None);
+    assert_eq!(found.session, session);
+
+    // No such token.
+    assert_rotation_refused(store, random_hash()?, &client, &session).await?;
+    Ok(())
+}
+
+/// A rotation whose successors cannot be stored leaves everything as it was: the old
+/// refresh token unconsumed and the session's newest access token unchanged.
+pub async fn rotate_refresh_is_all_or_nothing(store: &dyn Store) -> Result<(), StoreError> {
+    let (client, session, tokens) = stored_session(store).await?;
+    let (access, mut refresh) = successors(&client, &session, 60)?;
+    // The new refresh token's hash is taken (by the old access token).
+    refresh.hash = tokens[0].hash;
+    let result = store
+        .rotate_refresh(&tokens[1].hash, at(60), &access, &refresh)
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "expected Conflict, got {result:?}"
+    );
+    assert_eq!(store.lookup_token(&access.hash).await?, None);
+    let found = looked_up(store, &tokens[1].hash).await?;
+    assert_eq!(found.token, tokens[1]);
+    assert_eq!(found.session, session);
+
+    // The token still rotates afterwards.
+    let (access, refresh) = successors(&client, &session, 61)?;
+    assert!(
+        store
+            .rotate_refresh(&tokens[1].hash, at(61), &access, &refresh)
+            .await?
+    );
+    Ok(())
+}
+
+/// A session token round-trips, unbound at first; an unknown hash is not found.
+pub async fn session_tokens_round_trip(store: &dyn Store) -> Result<(), StoreError> {
+    let client = confidential_client()?;
+    store.insert_client(&client).await?;
+    let record = SessionTokenRecord {
+        hash: random_hash()?,
+        client_id: client.id.clone(),
+        session_id: None,
+        created_at: T0,
+        expires_at: at(3600),
+    };
+    store.insert_session_token(&record).await?;
+    let found = store.lookup_session_token(&record.hash).await?;
+    assert_eq!(
+        found,
+        Some(SessionTokenLookup {
+            record: record.clone(),
+            bound: None
+        })
+    );
+    assert_eq!(store.lookup_session_token(&random_hash()?).await?, None);
+    assert!(matches!(
+        store.insert_session_token(&record).await,
+        Err(StoreError::Conflict(_))
+    ));
+    Ok(())
+}
+
+/// Binding a session token is conditional on its current binding: the first binder wins,
+/// a stale binder writes nothing, and the bound session is seen through the token.
+pub async fn insert_bound_session_binds_once(store: &dyn Store) -> Result<(), StoreError> {
+    let client = confidential_client()?;
+    store.insert_client(&client).await?;
+    let hash = random_hash()?;
+    store
+        .insert_session_token(&SessionTokenRecord {
+            hash,
+            client_id: client.id.clone(),
+            session_id: None,
+            created_at: T0,
+            expires_at: at(3600),
+        })
+        .await?;
+    let (first, first_tokens) = full_session(&client)?;
+    assert!(
+        store
+            .insert_bound_session(&hash, None, &first, &first_tokens)
+            .await?
+    );
+    let (second, second_tokens) = full_session(&client)?;
+    assert!(
+        !store
+            .insert_bound_session(&hash, None, &second, &second_tokens)
+            .await?
+    );
+    assert_eq!(store.lookup_token(&second_tokens[0].hash).await?, None);
+    let found = store.lookup_session_token(&hash).await?;
+    let bound = found.and_then(|f| f.bound).map(|b| b.session);
+    assert_eq!(bound, Some(first.clone()));
+    // Rebinding from the session seen is allowed once.
+    assert!(
+        store
+            .insert_bound_session(&hash, Some(&first.id), &second, &second_tokens)
+            .await?
+    );
+    let found = store.lookup_session_token(&hash).await?;
+    assert_eq!(
+        found.and_then(|f| f.record.session_id),
+        Some(second.id.clone())
+    );
+    Ok(())
+}
+
+/// Adding tokens to a session makes the new access token its newest, only while it lives.
+pub async fn add_session_tokens_needs_a_live_session(store: &dyn Store) -> Result<(), StoreError> {
+    let (client, session, _) = stored_session(store).await?;
+    let added = TokenRecord {
+        hash: random_hash()?,
+        kind: TokenKind::Access,
+        session_id: session.id.clone(),
+        client_id: client.id.clone(),
+        issued_at: at(10),
+        expires_at: at(3610),
+        revoked_at: None,
+        consumed_at: None,
+    };
+    assert!(
+        store
+            .add_session_tokens(&session.id, &added.hash, std::slice::from_ref(&added))
+            .await?
+    );
+    let found = looked_up(store, &added.hash).await?;
+    assert_eq!(found.token, added);
+    assert_eq!(found.session.newest_access, added.hash);
+    assert!(store.revoke_session(&session.id, at(20)).await?);
+    let late = TokenRecord {
+        hash: random_hash()?,
+        ..added
+    };
+    assert!(
+        !store
+            .add_session_tokens(&session.id, &late.hash, std::slice::from_ref(&late))
+            .await?
+    );
+    assert_eq!(store.lookup_token(&late.hash).await?, None);
+    Ok(())
+}
+
+/// An upgrade ends a live anonymous session, stores the new one and moves its session
+/// tokens, once; an authenticated or ended session is not upgraded.
+pub async fn upgrade_session_upgrades_anonymous_sessions_once(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    let client = confidential_client()?;
+    store.insert_client(&client).await?;
+    let (mut anonymous, anonymous_tokens) = full_session(&client)?;
+    anonymous.authenticated = false;
+    let hash = random_hash()?;
+    store
+        .insert_session_token(&SessionTokenRecord {
+            hash,
+            client_id: client.id.clone(),
+            session_id: None,
+            created_at: T0,
+            expires_at: at(3600),
+        })
+        .await?;
+    assert!(
+        store
+            .insert_bound_session(&hash, None, &anonymous, &anonymous_tokens)
+            .await?
+    );
+    let (shopper_session, shopper_tokens) = full_session(&client)?;
+    assert!(
+        store
+            .upgrade_session(&anonymous.id, at(30), &shopper_session, &shopper_tokens)
+            .await?
+    );
+    assert_eq!(
+        looked_up(store, &anonymous_tokens[0].hash)
+            .await?
+            .session
+            .revoked_at,
+        Some(at(30))
+    );
+    assert_eq!(
+        looked_up(store, &shopper_tokens[0].hash).await?.session,
+        shopper_session
+    );
+    let moved = store.lookup_session_token(&hash).await?;
+    assert_eq!(
+        moved.and_then(|m| m.record.session_id),
+        Some(shopper_session.id.clone())
+    );
+    let (again, again_tokens) = full_session(&client)?;
+    assert!(
+        !store
+            .upgrade_session(&anonymous.id, at(40), &again, &again_tokens)
+            .await?,
+        "an ended session is not upgraded twice"
+    );
+    assert!(
+        !store
+            .upgrade_session(&shopper_session.id, at(40), &again, &again_tokens)
+            .await?,
+        "an authenticated session is not upgraded"
+    );
+    assert_eq!(store.lookup_token(&again_tokens[0].hash).await?, None);
+    Ok(())
+}
+
 /// Every check above, one after another, on one store.
 pub async fn run_all(store: &dyn Store) -> Result<(), StoreError> {
     clients_round_trip(store).await?;
@@ -567,6 +982,7 @@ pub async fn run_all(store: &dyn Store) -> Result<(), StoreError> {
     duplicate_shopper_external_reference_conflicts(store).await?;
     duplicate_shopper_username_conflicts(store).await?;
     duplicate_shopper_id_conflicts(store).await?;
+    shoppers_are_found_by_username(store).await?;
     session_and_tokens_round_trip(store).await?;
     insert_session_is_all_or_nothing(store).await?;
     unknown_hash_is_not_found(store).await?;
@@ -574,5 +990,22 @@ pub async fn run_all(store: &dyn Store) -> Result<(), StoreError> {
     end_session_if_newest_needs_the_newest_token(store).await?;
     revoke_token_revokes_once(store).await?;
     touch_session_only_moves_forward(store).await?;
+    revoke_session_revokes_once(store).await?;
+    rotate_refresh_rotates_once(store).await?;
+    rotate_refresh_refuses_dead_tokens(store).await?;
+    rotate_refresh_is_all_or_nothing(store).await?;
+    session_tokens_round_trip(store).await?;
+    insert_bound_session_binds_once(store).await?;
+    add_session_tokens_needs_a_live_session(store).await?;
+    upgrade_session_upgrades_anonymous_sessions_once(store).await?;
+    shopper_watermarks_are_read_with_lookups_and_only_move_forward(store).await?;
+    client_watermarks_are_read_with_lookups_and_only_move_forward(store).await?;
+    tidy_up_marks_covered_sessions_in_batches(store).await?;
+    session_by_id_reads_a_session_with_its_client(store).await?;
+    shopper_sessions_lists_sessions_that_may_be_live(store).await?;
+    set_session_cart_sets_and_clears(store).await?;
+    // Clean-up last: it deletes every dead row in the store, other checks' too.
+    delete_expired_tokens_deletes_only_expired_access_tokens(store).await?;
+    delete_dead_sessions_deletes_sessions_with_their_tokens(store).await?;
     Ok(())
 }

@@ -10,7 +10,8 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tessera_core::{BearerError, StoreError, TokenError};
+use tessera_core::shoppers::ShopperError;
+use tessera_core::{AdminError, BearerError, StoreError, TokenError};
 
 /// The realm named in `WWW-Authenticate` challenges.
 const REALM: &str = "tessera";
@@ -29,6 +30,12 @@ pub(crate) enum ApiError {
     TokenBodyTooLarge,
     /// The store is not reachable (readiness).
     Unready(StoreError),
+    /// A failure on a shopper resource, with the path it concerned.
+    Shopper(ShopperError, String),
+    /// A failure of the administration API, with the path it concerned.
+    Admin(AdminError, String),
+    /// An administration request body exceeded its limit, with the path it concerned.
+    AdminBodyTooLarge(String),
 }
 
 impl From<TokenError> for ApiError {
@@ -47,6 +54,14 @@ impl IntoResponse for ApiError {
                 "the request body is too large",
             ),
             ApiError::Bearer(error, resource) => bearer_error(error, &resource),
+            ApiError::Shopper(error, resource) => shopper_error(error, &resource),
+            ApiError::Admin(error, resource) => admin_error(error, &resource),
+            ApiError::AdminBodyTooLarge(resource) => dr_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &resource,
+                "invalid_request",
+                "The request body is too large",
+            ),
             ApiError::Unready(error) => {
                 tracing::warn!(%error, "store not ready");
                 with_retry_after(dr_body(
@@ -87,6 +102,9 @@ fn token_error(error: TokenError) -> Response {
             "dr_limited_token_invalid",
             "the limited token is invalid",
         ),
+        TokenError::TooManyAttempts {
+            retry_after_seconds,
+        } => return too_many_attempts(*retry_after_seconds),
         TokenError::Store(store) => return token_store_error(store),
     };
     let mut response = oauth_body(status, code, description);
@@ -98,6 +116,22 @@ fn token_error(error: TokenError) -> Response {
             HeaderValue::from_static("Basic realm=\"tessera\""),
         );
     }
+    response
+}
+
+/// Past a failed-login limit (RELIABILITY P12): 429, `Retry-After` in whole seconds until
+/// an attempt may be admitted again, and the RFC 6749 body of a refused grant, since
+/// RFC 6749 §5.2 has no code for rate limits.
+fn too_many_attempts(retry_after_seconds: u64) -> Response {
+    let mut response = oauth_body(
+        StatusCode::TOO_MANY_REQUESTS,
+        "invalid_grant",
+        "too many failed attempts; retry later",
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after_seconds.max(1)),
+    );
     response
 }
 
@@ -173,6 +207,53 @@ fn bearer_error(error: BearerError, resource: &str) -> Response {
             .insert(header::WWW_AUTHENTICATE, value);
     }
     response
+}
+
+fn shopper_error(error: ShopperError, resource: &str) -> Response {
+    match error {
+        ShopperError::InvalidRequest(why) => {
+            dr_body(StatusCode::BAD_REQUEST, resource, "invalid_request", why)
+        }
+        ShopperError::Forbidden(why) => dr_body(StatusCode::FORBIDDEN, resource, "forbidden", why),
+        ShopperError::Conflict => dr_body(
+            StatusCode::CONFLICT,
+            resource,
+            "conflict",
+            "A shopper with that external reference id or username exists",
+        ),
+        ShopperError::Client(TokenError::Store(store))
+        | ShopperError::Bearer(BearerError::Store(store)) => {
+            bearer_error(BearerError::Store(store), resource)
+        }
+        ShopperError::Client(_) => bearer_error(BearerError::InvalidClient, resource),
+        ShopperError::Bearer(bearer) => bearer_error(bearer, resource),
+    }
+}
+
+/// Administration API failures, in the Digital River shape. Without the admin token every
+/// request is the same 401, challenging for a bearer token of the admin realm.
+fn admin_error(error: AdminError, resource: &str) -> Response {
+    match error {
+        AdminError::Unauthorized => {
+            let mut response = dr_body(
+                StatusCode::UNAUTHORIZED,
+                resource,
+                "unauthorized",
+                "The admin token is missing or wrong",
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tessera-admin\""),
+            );
+            response
+        }
+        AdminError::NotFound(why) => dr_body(StatusCode::NOT_FOUND, resource, "not-found", why),
+        AdminError::InvalidRequest(why) => {
+            dr_body(StatusCode::BAD_REQUEST, resource, "invalid_request", why)
+        }
+        // 503 with Retry-After, or 500 for a corrupt record, as on every other resource.
+        AdminError::Store(store) => bearer_error(BearerError::Store(store), resource),
+    }
 }
 
 /// An RFC 6749 §5.2 error body.

@@ -7,11 +7,13 @@
 //! `error` alone decides status codes and error bodies, `oauth` and `health` hold the
 //! handlers, `telemetry` the per-request log line.
 
+mod admin;
 mod error;
 mod extract;
 mod health;
 mod oauth;
 mod routes;
+mod shoppers;
 mod telemetry;
 
 use std::future::Future;
@@ -20,6 +22,7 @@ use std::sync::Arc;
 
 use tessera_core::TokenService;
 
+pub use admin::admin_router;
 pub use routes::router;
 
 /// What every handler can reach.

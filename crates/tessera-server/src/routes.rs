@@ -14,7 +14,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::AppState;
 use crate::error;
 use crate::health;
-use crate::oauth::{access_tokens, token};
+use crate::oauth::{access_tokens, session_token, token};
+use crate::shoppers;
 use crate::telemetry;
 
 /// The token endpoint's paths (API.md §1, §8: `.json` and a trailing slash too).
@@ -38,6 +39,9 @@ pub fn router(service: Arc<TokenService>) -> Router {
     for path in ACCESS_TOKEN_PATHS {
         oauth = oauth.route(path, access_tokens::routes());
     }
+    oauth = oauth.route("/oauth20/session-token", session_token::routes());
+    oauth = oauth.route("/v1/shoppers", shoppers::collection_routes());
+    oauth = oauth.route("/v1/shoppers/me", shoppers::me_routes());
     // Every answer on these paths carries a token, a session, or an error about one.
     let oauth = oauth.layer(SetResponseHeaderLayer::if_not_present(
         header::CACHE_CONTROL,

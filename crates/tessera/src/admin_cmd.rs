@@ -111,6 +111,7 @@ fn new_client(args: &ClientCreateArgs) -> anyhow::Result<NewClient> {
         new.default_currency.clone_from(currency);
     }
     new.theme_id.clone_from(&args.theme_id);
+    new.password_encoding = args.password_encoding;
     if let Some(ttl) = args.access_token_ttl {
         new.access_token_ttl = ttl;
     }
@@ -259,6 +260,7 @@ async fn create_shopper(
         password,
         locale: args.locale.clone(),
         currency: args.currency.clone(),
+        ..NewShopper::default()
     };
     let shopper = match admin.create_shopper(new).await {
         Ok(shopper) => shopper,
@@ -363,6 +365,7 @@ fn client_json(client: &ClientRecord) -> serde_json::Value {
         "locale": client.default_locale,
         "currency": client.default_currency,
         "theme_id": client.theme_id,
+        "password_encoding": client.password_encoding.name(),
         "created_on": client.created_at.to_iso8601(),
     })
 }
@@ -384,6 +387,8 @@ fn print(text: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use clap::Parser as _;
+
+    use tessera_core::client::PasswordEncoding;
 
     use super::*;
     use crate::cli::Command;
@@ -434,6 +439,8 @@ mod tests {
             "EUR",
             "--theme-id",
             "dark",
+            "--password-encoding",
+            "base64",
             "--access-token-ttl",
             "60",
             "--refresh-token-ttl",
@@ -443,6 +450,7 @@ mod tests {
         assert_eq!(new.default_locale, "fr_FR");
         assert_eq!(new.default_currency, "EUR");
         assert_eq!(new.theme_id.as_deref(), Some("dark"));
+        assert_eq!(new.password_encoding, PasswordEncoding::Base64);
         assert_eq!((new.access_token_ttl, new.refresh_token_ttl), (60, 600));
         Ok(())
     }

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tessera_core::client::Grant;
+use tessera_core::ServiceConfig;
+use tessera_core::client::{Grant, PasswordEncoding};
 
 /// Where the store lives when nothing else is said.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./tessera-data/tessera.db";
@@ -81,6 +82,22 @@ pub enum Command {
     /// Create shoppers (end users a partner refers to by its own id).
     #[command(subcommand)]
     Shopper(ShopperCommand),
+    /// End sessions ("logout everywhere" for a shopper or a client, or one session) and list
+    /// a shopper's live sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Delete expired and revoked sessions and expired tokens now, in small batches.
+    #[command(
+        long_about = "Delete expired and revoked sessions (with their tokens) and \
+                      expired access tokens from the store named by --database-url, in \
+                      batches of at most 500 rows, each its own short write transaction, so \
+                      a server using the same store keeps answering. Consumed refresh tokens \
+                      stay until their session expires, so that a replay is still detected. \
+                      `tessera serve` does the same every --gc-interval-secs.\n\n\
+                      On a terminal a spinner shows progress on stderr; the result is one \
+                      line on stdout: `gc: deleted N tokens and M sessions in X ms`."
+    )]
+    Gc,
 }
 
 /// Log line format.
@@ -126,6 +143,139 @@ pub struct ServeArgs {
     /// Do not create the `bootstrap` client when the store has no client.
     #[arg(long, env = "TESSERA_NO_BOOTSTRAP_CLIENT")]
     pub no_bootstrap_client: bool,
+
+    /// Run expiry clean-up in the background every this many seconds (0 turns it off;
+    /// `tessera gc` does the same on demand).
+    #[arg(
+        long,
+        env = "TESSERA_GC_INTERVAL_SECS",
+        default_value_t = 300,
+        value_name = "SECONDS",
+        help_heading = "Maintenance"
+    )]
+    pub gc_interval_secs: u64,
+
+    /// Also serve the administration API on this address (off unless given). Needs an
+    /// admin token: --admin-token-file, or the TESSERA_ADMIN_TOKEN environment variable
+    /// (never a flag value).
+    #[arg(
+        long,
+        env = "TESSERA_ADMIN_LISTEN",
+        value_name = "ADDR:PORT",
+        help_heading = "Administration API"
+    )]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// File holding the administration API's bearer token on its first line (at least 16
+    /// printable characters). Wins over TESSERA_ADMIN_TOKEN.
+    #[arg(
+        long,
+        env = "TESSERA_ADMIN_TOKEN_FILE",
+        value_name = "PATH",
+        help_heading = "Administration API"
+    )]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Failed shopper logins admitted per username in any one hour; past it, logins for
+    /// that username answer 429 (with Retry-After) until its oldest failure is an hour old.
+    #[arg(
+        long,
+        env = "TESSERA_LOGIN_FAILURES_PER_HOUR_PER_USERNAME",
+        default_value_t = ServiceConfig::DEFAULT_LOGIN_FAILURES_PER_HOUR_PER_USERNAME,
+        value_name = "COUNT",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000),
+        help_heading = "Shopper login"
+    )]
+    pub login_failures_per_hour_per_username: u32,
+
+    /// Failed shopper logins admitted per client and peer address, over all usernames, in
+    /// any one hour. Raise it for a storefront back end that sends all its shoppers' logins
+    /// from one address.
+    #[arg(
+        long,
+        env = "TESSERA_LOGIN_FAILURES_PER_HOUR_PER_CLIENT_ADDRESS",
+        default_value_t = ServiceConfig::DEFAULT_LOGIN_FAILURES_PER_HOUR_PER_CLIENT_ADDRESS,
+        value_name = "COUNT",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000),
+        help_heading = "Shopper login"
+    )]
+    pub login_failures_per_hour_per_client_address: u32,
+
+    /// How many shopper password verifications (Argon2id, about 20-50 ms of one core each)
+    /// run at once; further logins wait their turn.
+    #[arg(
+        long,
+        env = "TESSERA_PASSWORD_HASHING_CONCURRENCY",
+        default_value_t = 2,
+        value_name = "COUNT",
+        value_parser = clap::value_parser!(u16).range(1..=1024),
+        help_heading = "Shopper login"
+    )]
+    pub password_hashing_concurrency: u16,
+}
+
+/// The environment variable that may hold the admin token when no --admin-token-file is
+/// given. It is deliberately not a flag: command lines show up in process listings.
+pub const ADMIN_TOKEN_ENV: &str = "TESSERA_ADMIN_TOKEN";
+
+/// `tessera session ...`.
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// End every session of a shopper, every session of a client, or one session.
+    #[command(
+        long_about = "End sessions at once: every session of a shopper (--shopper USER_ID), \
+                      every session of a client (--client CLIENT_ID), or one session \
+                      (--session SESSION_ID). Exactly one of them.\n\n\
+                      --shopper and --client set a revocation watermark: one write, however \
+                      many sessions, and every token of every session created until now \
+                      stops working at the next lookup, also on a server using the same \
+                      store. New sessions work as usual. The sessions are then marked revoked \
+                      in small batches, so that clean-up can delete them.",
+        after_help = "Examples:\n  \
+                      tessera session revoke --shopper 51c0a9e3d2b84f7a9c6e1d0b2a3f4e5d\n  \
+                      tessera session revoke --client 3f5c0b8e2a9d4c7f8e1b6a2d9c0e4f17 --json\n  \
+                      tessera session revoke --session 9b2f6c1d0e3a4b5c8d7e6f5a4b3c2d1e"
+    )]
+    Revoke(SessionRevokeArgs),
+    /// List a shopper's live sessions (never their tokens).
+    List(SessionListArgs),
+}
+
+/// `tessera session revoke`.
+#[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("sessions")
+        .required(true)
+        .args(["shopper", "client", "session"])
+))]
+pub struct SessionRevokeArgs {
+    /// End every session of the shopper with this user id.
+    #[arg(long, value_name = "USER_ID", value_parser = parse_non_empty)]
+    pub shopper: Option<String>,
+
+    /// End every session of this client (it keeps working for new sessions).
+    #[arg(long, value_name = "CLIENT_ID", value_parser = parse_non_empty)]
+    pub client: Option<String>,
+
+    /// End this one session.
+    #[arg(long, value_name = "SESSION_ID", value_parser = parse_non_empty)]
+    pub session: Option<String>,
+
+    /// Print exactly one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tessera session list`.
+#[derive(Debug, Args)]
+pub struct SessionListArgs {
+    /// The shopper's user id.
+    #[arg(long, value_name = "USER_ID", value_parser = parse_non_empty)]
+    pub shopper: String,
+
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tessera client ...`.
@@ -195,6 +345,16 @@ pub struct ClientCreateArgs {
     /// Storefront theme id reported as `themeId` in session details.
     #[arg(long, value_name = "ID")]
     pub theme_id: Option<String>,
+
+    /// How the client sends shopper passwords with the login grant: `plain`, or `base64`
+    /// (base64 of the password, as some Digital River storefront code sends it).
+    #[arg(
+        long,
+        value_name = "ENCODING",
+        default_value = "plain",
+        value_parser = parse_password_encoding
+    )]
+    pub password_encoding: PasswordEncoding,
 
     /// Access token lifetime [default: 3600].
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(1..))]
@@ -292,6 +452,16 @@ fn parse_grant(value: &str) -> Result<Grant, String> {
     })
 }
 
+fn parse_password_encoding(value: &str) -> Result<PasswordEncoding, String> {
+    PasswordEncoding::parse(value.trim()).ok_or_else(|| {
+        let names: Vec<&str> = PasswordEncoding::ALL.iter().map(|e| e.name()).collect();
+        format!(
+            "unknown password encoding `{value}`; expected one of: {}",
+            names.join(", ")
+        )
+    })
+}
+
 fn parse_non_empty(value: &str) -> Result<String, String> {
     if value.trim().is_empty() {
         Err("must not be empty".to_owned())
@@ -345,11 +515,84 @@ mod tests {
     }
 
     #[test]
+    fn session_revoke_needs_exactly_one_target() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["tessera", "session", "revoke"].iter().chain(args).copied())
+        };
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["--shopper", "u1", "--client", "c1"]).is_err());
+        assert!(parse(&["--session", ""]).is_err());
+        for flag in ["--shopper", "--client", "--session"] {
+            assert!(parse(&[flag, "x1", "--json"]).is_ok(), "{flag}");
+        }
+    }
+
+    #[test]
+    fn the_admin_token_is_no_flag() {
+        let cli =
+            Cli::try_parse_from(["tessera", "serve", "--admin-token", "secret-secret-secret"]);
+        assert!(cli.is_err());
+    }
+
+    #[test]
     fn grant_names_parse_and_unknown_ones_are_refused() {
         assert_eq!(parse_grant("password"), Ok(Grant::Password));
         assert_eq!(parse_grant("refresh_token"), Ok(Grant::RefreshToken));
         let error = parse_grant("implicit").err().unwrap_or_default();
         assert!(error.contains("client_credentials"), "{error}");
+    }
+
+    #[test]
+    fn password_encodings_parse_and_default_to_plain() -> Result<(), clap::Error> {
+        let parse = |extra: &[&str]| {
+            Cli::try_parse_from(
+                ["tessera", "client", "create", "--name", "x"]
+                    .iter()
+                    .chain(extra)
+                    .copied(),
+            )
+        };
+        for (extra, expected) in [
+            (&[][..], PasswordEncoding::Plain),
+            (
+                &["--password-encoding", "base64"][..],
+                PasswordEncoding::Base64,
+            ),
+            (
+                &["--password-encoding", "plain"][..],
+                PasswordEncoding::Plain,
+            ),
+        ] {
+            let Command::Client(ClientCommand::Create(args)) = parse(extra)?.command else {
+                panic!("parsed the wrong command");
+            };
+            assert_eq!(args.password_encoding, expected);
+        }
+        let error = parse(&["--password-encoding", "rot13"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("base64"), "{error}");
+        Ok(())
+    }
+
+    #[test]
+    fn login_limits_default_to_the_service_defaults_and_refuse_zero() -> Result<(), clap::Error> {
+        let cli = Cli::try_parse_from(["tessera", "serve"])?;
+        let Command::Serve(args) = cli.command else {
+            panic!("parsed the wrong command");
+        };
+        assert_eq!(args.login_failures_per_hour_per_username, 100);
+        assert_eq!(args.login_failures_per_hour_per_client_address, 1000);
+        assert_eq!(args.password_hashing_concurrency, 2);
+        for flag in [
+            "--login-failures-per-hour-per-username",
+            "--login-failures-per-hour-per-client-address",
+            "--password-hashing-concurrency",
+        ] {
+            assert!(Cli::try_parse_from(["tessera", "serve", flag, "0"]).is_err());
+        }
+        Ok(())
     }
 
     #[test]

@@ -5,11 +5,14 @@
 //! `anyhow` is used here and only here: the binary reports errors to a person, with their
 //! chain of causes, and never needs to match on them.
 
+mod admin_api;
 mod admin_cmd;
 mod cli;
 mod keys;
 mod logging;
+mod maintenance;
 mod serve;
+mod session_cmd;
 mod store;
 
 use std::process::ExitCode;
@@ -42,7 +45,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     // so their stdout and stderr are only what the person asked for.
     let (format, level) = match &cli.command {
         Command::Serve(args) => (args.log_format, LevelFilter::INFO),
-        Command::Client(_) | Command::Shopper(_) => (LogFormat::Text, LevelFilter::WARN),
+        Command::Client(_) | Command::Shopper(_) | Command::Session(_) | Command::Gc => {
+            (LogFormat::Text, LevelFilter::WARN)
+        }
     };
     logging::init(format, level)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -54,6 +59,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             Command::Serve(args) => serve::run(cli, args).await,
             Command::Client(command) => admin_cmd::client(cli, command).await,
             Command::Shopper(command) => admin_cmd::shopper(cli, command).await,
+            Command::Session(command) => session_cmd::session(cli, command).await,
+            Command::Gc => session_cmd::gc(cli).await,
         }
     })
 }

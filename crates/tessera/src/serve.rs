@@ -1,6 +1,7 @@
 //! `tessera serve`: wires the store, the token keys, the core service and the HTTP server
 //! together, announces the bound address, creates the bootstrap client on an empty store,
-//! and runs until SIGINT or SIGTERM.
+//! serves the administration API on its own listener when asked, runs the background
+//! clean-up, and runs until SIGINT or SIGTERM, which stops both listeners.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -9,12 +10,15 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tessera_core::admin::{Admin, NewClient};
 use tessera_core::client::{Grant, GrantSet};
+use tessera_core::session_admin::SessionAdmin;
 use tessera_core::{Clock, ServiceConfig, Store, SystemClock, TokenService};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::watch;
 
 use crate::cli::{Cli, ServeArgs};
 use crate::keys;
+use crate::maintenance;
 
 /// Name of the client created on first start.
 const BOOTSTRAP_CLIENT_NAME: &str = "bootstrap";
@@ -49,7 +53,13 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&store),
         token_keys,
         Arc::clone(&clock),
-        ServiceConfig { node_name },
+        ServiceConfig {
+            password_hashing_concurrency: usize::from(args.password_hashing_concurrency),
+            login_failures_per_hour_per_username: args.login_failures_per_hour_per_username,
+            login_failures_per_hour_per_client_address: args
+                .login_failures_per_hour_per_client_address,
+            ..ServiceConfig::new(node_name)
+        },
     ));
 
     let served = serve(args, &store, clock, service, signals).await;
@@ -68,6 +78,8 @@ async fn serve(
     service: Arc<TokenService>,
     signals: Signals,
 ) -> anyhow::Result<()> {
+    // Checked before anything is bound: a missing or weak admin token stops the start-up.
+    let admin_token = crate::admin_api::token(args)?;
     let router = tessera_server::router(service);
     let listener = TcpListener::bind(args.listen)
         .await
@@ -77,13 +89,59 @@ async fn serve(
         .context("cannot read the bound address")?;
     announce(address);
 
+    let session_admin = Arc::new(
+        SessionAdmin::new(Arc::clone(store), Arc::clone(&clock)).with_background_tidy_up(),
+    );
+    let admin = match (crate::admin_api::bind(args).await?, admin_token) {
+        (Some(admin_listener), Some(token)) => {
+            let admin_address = admin_listener
+                .local_addr()
+                .context("cannot read the bound admin address")?;
+            print_stdout(&format!(
+                "tessera admin listening on http://{admin_address}\n"
+            ));
+            tracing::info!(address = %admin_address, "administration API listening");
+            let admin_router = tessera_server::admin_router(Arc::clone(&session_admin), token);
+            Some((admin_listener, admin_router))
+        }
+        _ => None,
+    };
+
     if !args.no_bootstrap_client {
         bootstrap(store, clock).await?;
     }
 
-    tessera_server::serve(listener, router, signals.recv())
-        .await
-        .context("the HTTP server failed")
+    let clean_up = maintenance::spawn_clean_up(Arc::clone(&session_admin), args.gc_interval_secs);
+    // One signal stops both listeners.
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        signals.recv().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
+        // An error means the sender is gone, which also means stop.
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let public = async {
+        tessera_server::serve(listener, router, until_stopped(stopped.clone()))
+            .await
+            .context("the HTTP server failed")
+    };
+    let admin = async {
+        match admin {
+            Some((admin_listener, admin_router)) => {
+                tessera_server::serve(admin_listener, admin_router, until_stopped(stopped.clone()))
+                    .await
+                    .context("the admin HTTP server failed")
+            }
+            None => Ok(()),
+        }
+    };
+    let served = tokio::try_join!(public, admin).map(|((), ())| ());
+    if let Some(task) = clean_up {
+        task.abort();
+    }
+    served
 }
 
 /// Prints the first line of stdout, which scripts and tests wait for.

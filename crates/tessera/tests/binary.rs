@@ -171,8 +171,15 @@ impl DataDir {
 
     /// Starts `tessera serve` on port 0 and waits for its first line.
     async fn serve(&self, extra: &[&str]) -> anyhow::Result<Server> {
+        self.serve_with_env(extra, &[]).await
+    }
+
+    /// Starts `tessera serve` on port 0 with extra environment variables and waits for its
+    /// first line.
+    async fn serve_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Server> {
         let mut command = tessera();
         command
+            .envs(env.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0", "--node-name", NODE_NAME])
             .args(["--database-url", &self.database_url])
             .args(extra)
@@ -1030,6 +1037,541 @@ async fn tokens_and_secrets_never_reach_the_database_files_or_the_logs() -> anyh
             !logs.contains(needle.as_str()),
             "the logs hold a token or secret"
         );
+    }
+    Ok(())
+}
+
+/// `grant_type=refresh_token` for `refresh_token`; returns the status and the JSON body.
+async fn refresh_grant(
+    server: &Server,
+    client: &Credentials,
+    refresh_token: &str,
+) -> anyhow::Result<(StatusCode, Value)> {
+    let response = server
+        .token(
+            client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+        .await?;
+    let status = response.status();
+    let body = response.text().await?;
+    Ok((status, serde_json::from_str(&body)?))
+}
+
+#[tokio::test]
+async fn a_rotation_survives_a_restart_and_a_replay_afterwards_ends_the_session()
+-> anyhow::Result<()> {
+    let data = DataDir::new()?;
+    let client = data.create_client("t", &[]).await?;
+    let mut server = data.serve(&["--no-bootstrap-client"]).await?;
+    let first = server.anonymous_token(&client).await?;
+    let response = server
+        .token(
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &first.refresh_token),
+            ],
+        )
+        .await?;
+    let rotated = TokenPair::from_response(response, &server.logs()).await?;
+    let before = session_details(&server, &rotated.access_token).await?;
+    let (status, _) = server.stop().await?;
+    ensure!(
+        status.success(),
+        "SIGTERM exit: {status}; stderr: {}",
+        server.logs()
+    );
+
+    // Same store, new process: the rotation is durable, the old token is still consumed.
+    let server = data.serve(&["--no-bootstrap-client"]).await?;
+    let after = session_details(&server, &rotated.access_token).await?;
+    ensure!(
+        after["sessionId"] == before["sessionId"],
+        "the successor still belongs to the same session"
+    );
+    let (status, body) = refresh_grant(&server, &client, &first.refresh_token).await?;
+    ensure!(
+        status == StatusCode::BAD_REQUEST && body["error"] == "invalid_grant",
+        "a replay after the restart answered {status}: {body}"
+    );
+    // The replay was detected as reuse: the whole session is gone.
+    assert_refused(&server, &rotated.access_token).await?;
+    let (status, body) = refresh_grant(&server, &client, &rotated.refresh_token).await?;
+    ensure!(
+        status == StatusCode::BAD_REQUEST && body["error"] == "invalid_grant",
+        "the successor refresh token after the replay answered {status}: {body}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_shopper_created_with_the_cli_logs_in_with_a_password_over_http() -> anyhow::Result<()> {
+    let data = DataDir::new()?;
+    let storefront = data
+        .create_client("storefront", &["--grant", "password,refresh_token"])
+        .await?;
+    let legacy = data
+        .create_client(
+            "legacy",
+            &["--grant", "password", "--password-encoding", "base64"],
+        )
+        .await?;
+    // The CLI stores the username by the one rule: trimmed, lower-cased, NFC.
+    let password = "p&ss=w+rd \u{e9}";
+    let stdout = data
+        .run_ok(
+            &[
+                "shopper",
+                "create",
+                "--username",
+                " Ada.Lovelace@Example.COM ",
+                "--password-stdin",
+                "--locale",
+                "fr_FR",
+                "--currency",
+                "EUR",
+                "--json",
+            ],
+            Some(&format!("{password}\n")),
+        )
+        .await?;
+    let created: Value = serde_json::from_str(stdout.trim())?;
+    let user_id = created["user_id"]
+        .as_str()
+        .context("no user_id")?
+        .to_owned();
+
+    let listed: Value = serde_json::from_str(
+        data.run_ok(&["client", "list", "--json"], None)
+            .await?
+            .trim(),
+    )?;
+    let encoding_of = |id: &str| {
+        listed
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["client_id"] == id))
+            .map(|c| c["password_encoding"].clone())
+    };
+    ensure!(
+        encoding_of(&storefront.client_id) == Some(Value::from("plain"))
+            && encoding_of(&legacy.client_id) == Some(Value::from("base64")),
+        "{listed}"
+    );
+
+    let server = data
+        .serve(&[
+            "--no-bootstrap-client",
+            "--login-failures-per-hour-per-username",
+            "2",
+        ])
+        .await?;
+    let login = |client: &Credentials, username: &str, password: &str| {
+        let form = [
+            ("grant_type", "password".to_owned()),
+            ("username", username.to_owned()),
+            ("password", password.to_owned()),
+        ];
+        let request = server
+            .http
+            .post(server.url("/oauth20/token"))
+            .basic_auth(&client.client_id, client.client_secret.as_deref())
+            .form(&form)
+            .timeout(PATIENCE);
+        async move { anyhow::Ok(request.send().await?) }
+    };
+
+    let response = login(&storefront, "ada.lovelace@example.com", password).await?;
+    let pair = TokenPair::from_response(response, &server.logs()).await?;
+    let details = session_details(&server, &pair.access_token).await?;
+    ensure!(details["authenticated"] == "true", "{details}");
+    ensure!(details["userId"] == user_id.as_str(), "{details}");
+    ensure!(
+        details["locale"] == "fr_FR" && details["currency"] == "EUR",
+        "{details}"
+    );
+
+    // The base64 client sends the same password base64-encoded.
+    let encoded = "cCZzcz13K3JkIMOp";
+    let response = login(&legacy, "ADA.LOVELACE@example.com", encoded).await?;
+    TokenPair::from_response(response, &server.logs()).await?;
+
+    // The flag's limit: two failures, then 429 with about an hour to wait.
+    for _ in 0..2 {
+        let response = login(&storefront, "ada.lovelace@example.com", "wrong").await?;
+        ensure!(
+            response.status() == StatusCode::BAD_REQUEST,
+            "{}",
+            response.status()
+        );
+    }
+    let response = login(&storefront, "ada.lovelace@example.com", password).await?;
+    ensure!(
+        response.status() == StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        response.status()
+    );
+    let retry_after: u64 = header(&response, "retry-after").parse()?;
+    ensure!(
+        (3500..=3600).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
+    // The session from before is untouched.
+    session_details(&server, &pair.access_token).await?;
+    Ok(())
+}
+
+/// `shopper create --external-reference-id REFERENCE --json`; returns the user id.
+async fn create_shopper(data: &DataDir, reference: &str) -> anyhow::Result<String> {
+    let stdout = data
+        .run_ok(
+            &[
+                "shopper",
+                "create",
+                "--external-reference-id",
+                reference,
+                "--json",
+            ],
+            None,
+        )
+        .await?;
+    let created: Value = serde_json::from_str(stdout.trim())?;
+    Ok(created["user_id"]
+        .as_str()
+        .context("no user_id")?
+        .to_owned())
+}
+
+/// A partner-shopper token for the shopper with this external reference id.
+async fn partner_token(
+    server: &Server,
+    client: &Credentials,
+    reference: &str,
+) -> anyhow::Result<TokenPair> {
+    let response = server
+        .token(
+            client,
+            &[
+                ("grant_type", "client_credentials"),
+                ("dr_external_reference_id", reference),
+            ],
+        )
+        .await?;
+    TokenPair::from_response(response, &server.logs()).await
+}
+
+#[tokio::test]
+async fn session_revoke_on_a_running_servers_store_takes_effect_at_once() -> anyhow::Result<()> {
+    let data = DataDir::new()?;
+    let client = data.create_client("partner", &[]).await?;
+    let ann = create_shopper(&data, "ext-ann").await?;
+    create_shopper(&data, "ext-bob").await?;
+    let server = data.serve(&["--no-bootstrap-client"]).await?;
+    let first = partner_token(&server, &client, "ext-ann").await?;
+    let second = partner_token(&server, &client, "ext-ann").await?;
+    let bob = partner_token(&server, &client, "ext-bob").await?;
+    let first_id = session_details(&server, &first.access_token).await?["sessionId"].clone();
+    let second_id = session_details(&server, &second.access_token).await?["sessionId"].clone();
+
+    // `session list` shows both live sessions, never a token.
+    let listed = data
+        .run_ok(&["session", "list", "--shopper", &ann, "--json"], None)
+        .await?;
+    let sessions: Value = serde_json::from_str(listed.trim())?;
+    let ids: Vec<&Value> = sessions
+        .as_array()
+        .context("session list --json is not an array")?
+        .iter()
+        .map(|s| &s["session_id"])
+        .collect();
+    ensure!(ids == [&first_id, &second_id], "{listed}");
+    ensure!(
+        sessions[0]["client_id"] == client.client_id.as_str(),
+        "{listed}"
+    );
+    ensure!(sessions[0]["authenticated"] == true, "{listed}");
+    for field in ["created_on", "last_accessed", "expires_on"] {
+        ensure!(sessions[0][field].is_string(), "{field}: {listed}");
+    }
+    let text = data
+        .run_ok(&["session", "list", "--shopper", &ann], None)
+        .await?;
+    ensure!(
+        text.starts_with("SESSION_ID") && text.lines().count() == 3,
+        "{text}"
+    );
+    for listing in [&listed, &text] {
+        ensure!(
+            !listing.contains("tsa_") && !listing.contains("tsr_"),
+            "a listing shows a token: {listing}"
+        );
+    }
+
+    // Every session of the shopper ends at once, on the running server too.
+    let revoked = data
+        .run_ok(&["session", "revoke", "--shopper", &ann, "--json"], None)
+        .await?;
+    let revoked: Value = serde_json::from_str(revoked.trim())?;
+    ensure!(revoked["user_id"] == ann.as_str(), "{revoked}");
+    ensure!(revoked["sessions_revoked_before"].is_string(), "{revoked}");
+    assert_refused(&server, &first.access_token).await?;
+    assert_refused(&server, &second.access_token).await?;
+    let (status, _) = refresh_grant(&server, &client, &first.refresh_token).await?;
+    ensure!(
+        status == StatusCode::BAD_REQUEST,
+        "refresh after revoke: {status}"
+    );
+    session_details(&server, &bob.access_token).await?;
+    let after = data
+        .run_ok(&["session", "list", "--shopper", &ann, "--json"], None)
+        .await?;
+    ensure!(after.trim() == "[]", "{after}");
+
+    // One session by id, then every session of the client.
+    let bob_id = session_details(&server, &bob.access_token).await?["sessionId"].clone();
+    let bob_id = bob_id.as_str().context("sessionId")?;
+    let ended = data
+        .run_ok(&["session", "revoke", "--session", bob_id], None)
+        .await?;
+    ensure!(ended.contains(bob_id), "{ended}");
+    assert_refused(&server, &bob.access_token).await?;
+    let anonymous = server.anonymous_token(&client).await?;
+    data.run_ok(&["session", "revoke", "--client", &client.client_id], None)
+        .await?;
+    assert_refused(&server, &anonymous.access_token).await?;
+
+    for (args, expected) in [
+        (vec!["session", "revoke"], "--shopper"),
+        (
+            vec![
+                "session",
+                "revoke",
+                "--shopper",
+                &ann,
+                "--client",
+                &client.client_id,
+            ],
+            "cannot be used",
+        ),
+        (
+            vec!["session", "revoke", "--shopper", "no-such-user"],
+            "no-such-user",
+        ),
+        (
+            vec!["session", "list", "--shopper", "no-such-user"],
+            "no-such-user",
+        ),
+    ] {
+        let stderr = data.run_err(&args, None).await?;
+        ensure!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn gc_prints_one_summary_line_when_not_on_a_terminal() -> anyhow::Result<()> {
+    let data = DataDir::new()?;
+    let client = data.create_client("t", &[]).await?;
+    let server = data.serve(&["--no-bootstrap-client"]).await?;
+    let logged_out = server.anonymous_token(&client).await?;
+    let deleted = server
+        .session(reqwest::Method::DELETE, &logged_out.access_token)
+        .await?;
+    ensure!(deleted.status() == StatusCode::OK, "{}", deleted.status());
+    let live = server.anonymous_token(&client).await?;
+
+    // Beside the running server: the logged-out session goes, with its two tokens.
+    let output = data.run(&["gc"], None).await?;
+    ensure!(output.status.success(), "gc failed: {}", output.stderr);
+    let line = output.stdout.trim_end();
+    ensure!(output.stdout.lines().count() == 1, "{:?}", output.stdout);
+    let rest = line
+        .strip_prefix("gc: deleted 2 tokens and 1 sessions in ")
+        .with_context(|| format!("unexpected summary {line:?}"))?;
+    ensure!(
+        rest.strip_suffix(" ms")
+            .is_some_and(|ms| ms.parse::<u64>().is_ok()),
+        "{line}"
+    );
+    ensure!(
+        output.stderr.trim().is_empty(),
+        "no progress bar off a terminal: {}",
+        output.stderr
+    );
+    session_details(&server, &live.access_token).await?;
+    assert_refused(&server, &logged_out.access_token).await?;
+
+    let again = data.run_ok(&["gc"], None).await?;
+    ensure!(
+        again.starts_with("gc: deleted 0 tokens and 0 sessions in "),
+        "{again}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_admin_api_is_served_on_its_own_listener_and_stops_with_the_server()
+-> anyhow::Result<()> {
+    const TOKEN: &str = "binary-test-admin-token-0123456789";
+    let data = DataDir::new()?;
+    let client = data.create_client("t", &[]).await?;
+    let mut server = data
+        .serve_with_env(
+            &["--no-bootstrap-client", "--admin-listen", "127.0.0.1:0"],
+            &[("TESSERA_ADMIN_TOKEN", TOKEN)],
+        )
+        .await?;
+    let second = server.next_line().await?.context("no admin line")?;
+    let admin = second
+        .strip_prefix("tessera admin listening on ")
+        .with_context(|| format!("unexpected second line {second:?}"))?
+        .to_owned();
+    ensure!(
+        admin.starts_with("http://127.0.0.1:") && !admin.ends_with(":0") && admin != server.base,
+        "{second}"
+    );
+    let pair = server.anonymous_token(&client).await?;
+    let revoke = format!(
+        "{admin}/admin/v1/clients/{}/sessions/revoke",
+        client.client_id
+    );
+
+    let refused = server.http.post(&revoke).send().await?;
+    ensure!(
+        refused.status() == StatusCode::UNAUTHORIZED,
+        "{}",
+        refused.status()
+    );
+    let wrong = server
+        .http
+        .post(&revoke)
+        .bearer_auth("wrong")
+        .send()
+        .await?;
+    ensure!(
+        wrong.status() == StatusCode::UNAUTHORIZED,
+        "{}",
+        wrong.status()
+    );
+    session_details(&server, &pair.access_token).await?;
+    let public = server
+        .http
+        .post(server.url(&format!(
+            "/admin/v1/clients/{}/sessions/revoke",
+            client.client_id
+        )))
+        .bearer_auth(TOKEN)
+        .send()
+        .await?;
+    ensure!(
+        public.status() == StatusCode::NOT_FOUND,
+        "{}",
+        public.status()
+    );
+
+    let done = server.http.post(&revoke).bearer_auth(TOKEN).send().await?;
+    ensure!(done.status() == StatusCode::OK, "{}", done.status());
+    let body: Value = done.json().await?;
+    ensure!(body["clientId"] == client.client_id.as_str(), "{body}");
+    assert_refused(&server, &pair.access_token).await?;
+
+    let (status, rest) = server.stop().await?;
+    ensure!(
+        status.success(),
+        "SIGTERM exit: {status}; {}",
+        server.logs()
+    );
+    ensure!(rest.is_empty(), "printed {rest:?}");
+    ensure!(
+        server
+            .http
+            .get(format!("{admin}/admin/v1/sessions/x"))
+            .send()
+            .await
+            .is_err(),
+        "the admin listener stopped too"
+    );
+    ensure!(
+        !server.logs().contains(TOKEN),
+        "the logs hold the admin token"
+    );
+
+    // From a file instead; without any token the admin listener refuses to start.
+    let token_file = data.path().join("admin.token");
+    std::fs::write(&token_file, format!("{TOKEN}\n"))?;
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600))?;
+    let mut from_file = data
+        .serve(&[
+            "--no-bootstrap-client",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--admin-token-file",
+            token_file.to_str().context("path")?,
+        ])
+        .await?;
+    let line = from_file.next_line().await?.context("no admin line")?;
+    let admin = line
+        .strip_prefix("tessera admin listening on ")
+        .with_context(|| format!("unexpected second line {line:?}"))?;
+    let listed = from_file
+        .http
+        .get(format!("{admin}/admin/v1/shoppers/nobody/sessions"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await?;
+    ensure!(
+        listed.status() == StatusCode::NOT_FOUND,
+        "{}",
+        listed.status()
+    );
+    from_file.stop().await?;
+
+    let stderr = data
+        .run_err(
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ],
+            None,
+        )
+        .await?;
+    ensure!(stderr.contains("TESSERA_ADMIN_TOKEN"), "{stderr}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn help_describes_the_session_commands_and_their_flags() -> anyhow::Result<()> {
+    let data = DataDir::new()?;
+    let session = data.run_ok(&["session", "--help"], None).await?;
+    for word in ["revoke", "list"] {
+        ensure!(
+            session.contains(word),
+            "`session --help` lacks {word}: {session}"
+        );
+    }
+    let revoke = data.run_ok(&["session", "revoke", "--help"], None).await?;
+    for word in ["--shopper", "--client", "--session", "--json"] {
+        ensure!(revoke.contains(word), "lacks {word}: {revoke}");
+    }
+    let gc = data.run_ok(&["gc", "--help"], None).await?;
+    ensure!(gc.contains("gc: deleted"), "{gc}");
+    let serve = data.run_ok(&["serve", "--help"], None).await?;
+    for word in [
+        "--gc-interval-secs",
+        "TESSERA_GC_INTERVAL_SECS",
+        "--admin-listen",
+        "TESSERA_ADMIN_LISTEN",
+        "--admin-token-file",
+        "TESSERA_ADMIN_TOKEN_FILE",
+        "TESSERA_ADMIN_TOKEN",
+    ] {
+        ensure!(serve.contains(word), "`serve --help` lacks {word}: {serve}");
     }
     Ok(())
 }

@@ -5,6 +5,8 @@
 mod anonymous;
 mod client_token;
 mod partner_shopper;
+mod refresh;
+mod shopper_login;
 
 use crate::error::TokenError;
 use crate::secret::Secret;
@@ -24,10 +26,6 @@ pub struct TokenRequest {
     pub refresh_token: Option<Secret>,
     /// `scope`.
     pub scope: Option<String>,
-    /// `dr_session_token` (or an alias): join the session a minted session token names.
-    pub session_token: Option<String>,
-    /// `dr_limited_token`: the anonymous session to upgrade.
-    pub limited_token: Option<Secret>,
 }
 
 /// The grant a token request asks for.
@@ -51,14 +49,6 @@ impl GrantKind {
     pub fn select(request: &TokenRequest) -> Result<GrantKind, TokenError> {
         if request.scope.is_some() {
             return Err(TokenError::InvalidScope);
-        }
-        // Session tokens and upgrades are not built yet, so no session token can have been
-        // minted and no limited token can be upgraded: refuse rather than ignore them.
-        if request.session_token.is_some() {
-            return Err(TokenError::InvalidGrant("unknown session token"));
-        }
-        if request.limited_token.is_some() {
-            return Err(TokenError::DrLimitedTokenInvalid);
         }
         match request.grant_type.as_deref() {
             None => Err(TokenError::InvalidRequest("grant_type is required")),

@@ -2,4 +2,5 @@
 //! the result.
 
 pub(crate) mod access_tokens;
+pub(crate) mod session_token;
 pub(crate) mod token;

@@ -74,10 +74,12 @@ async fn issue(
         external_reference_id: params.take("external_reference_id"),
         refresh_token: params.take("refresh_token").map(Secret::new),
         scope: params.take("scope"),
+    };
+    let context = RequestContext {
+        client_ip,
         session_token: params.take("session_token"),
         limited_token: params.take("dr_limited_token").map(Secret::new),
     };
-    let context = RequestContext { client_ip };
     let issued = state
         .service
         .token(credentials.as_ref(), &request, &context)

@@ -13,8 +13,14 @@ use tempfile::TempDir;
 use tessera_core::admin::{Admin, NewClient, NewShopper};
 use tessera_core::client::{ClientRecord, ClientSecretHash, Grant, GrantSet};
 use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
+use tessera_core::session_admin::{
+    AdminToken, DeletedRows, SessionAdmin, SessionLookup, SessionOwner, TidyUp,
+};
+use tessera_core::session_token::{SessionTokenLookup, SessionTokenRecord};
 use tessera_core::shopper::ShopperRecord;
-use tessera_core::store::{ClientStore, SessionStore, ShopperStore};
+use tessera_core::store::{
+    ClientStore, SessionAdminStore, SessionJoinStore, SessionStore, ShopperStore,
+};
 use tessera_core::token::{TokenHash, TokenKeys};
 use tessera_core::{Clock, ManualClock, ServiceConfig, Store, StoreError, Timestamp, TokenService};
 use tessera_store::StoreOptions;
@@ -56,13 +62,24 @@ pub struct TestApp {
     pub public_client_id: String,
     pub database: std::path::PathBuf,
     pub keys: TokenKeys,
+    /// The administration API, on its own port (`Authorization: Bearer` [`ADMIN_TOKEN`]).
+    pub admin_address: String,
+    /// The core behind the administration API, for driving the tidy-up and clean-up.
+    pub session_admin: Arc<SessionAdmin>,
     shutdown: Option<oneshot::Sender<()>>,
+    admin_shutdown: Option<oneshot::Sender<()>>,
     _dir: TempDir,
 }
+
+/// The admin token `spawn_app` configures.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(shutdown) = self.admin_shutdown.take() {
             let _ = shutdown.send(());
         }
     }
@@ -73,13 +90,33 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: StoreOptions) -> TestApp {
-    match try_spawn(options).await {
+    spawn_app_with_options_and_config(options, service_config()).await
+}
+
+/// The service settings `spawn_app` uses: every default, and the test node name.
+pub fn service_config() -> ServiceConfig {
+    ServiceConfig::new(NODE_NAME)
+}
+
+/// An app whose token service runs with `config` (start from [`service_config`]).
+pub async fn spawn_app_with_config(config: ServiceConfig) -> TestApp {
+    spawn_app_with_options_and_config(StoreOptions::default(), config).await
+}
+
+pub async fn spawn_app_with_options_and_config(
+    options: StoreOptions,
+    config: ServiceConfig,
+) -> TestApp {
+    match try_spawn(options, config).await {
         Ok(app) => app,
         Err(error) => panic!("test app did not start: {error}"),
     }
 }
 
-async fn try_spawn(options: StoreOptions) -> Result<TestApp, Box<dyn std::error::Error>> {
+async fn try_spawn(
+    options: StoreOptions,
+    config: ServiceConfig,
+) -> Result<TestApp, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let database = dir.path().join("tessera.db");
     let url = format!("sqlite://{}", database.display());
@@ -95,9 +132,7 @@ async fn try_spawn(options: StoreOptions) -> Result<TestApp, Box<dyn std::error:
         Arc::clone(&store),
         keys.clone(),
         Arc::new(clock.clone()) as Arc<dyn Clock>,
-        ServiceConfig {
-            node_name: NODE_NAME.to_owned(),
-        },
+        config,
     );
     let admin = Admin::new(Arc::clone(&store), Arc::new(clock.clone()));
     let (confidential, secret) = admin.create_client(NewClient::named("storefront")).await?;
@@ -113,6 +148,22 @@ async fn try_spawn(options: StoreOptions) -> Result<TestApp, Box<dyn std::error:
     tokio::spawn(async move {
         let _ = tessera_server::serve(listener, router, async {
             let _ = stopped.await;
+        })
+        .await;
+    });
+    let session_admin = Arc::new(
+        SessionAdmin::new(Arc::clone(&store), Arc::new(clock.clone())).with_background_tidy_up(),
+    );
+    let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let admin_address = format!("http://{}", admin_listener.local_addr()?);
+    let (admin_shutdown, admin_stopped) = oneshot::channel::<()>();
+    let admin_router = tessera_server::admin_router(
+        Arc::clone(&session_admin),
+        AdminToken::new(&tessera_core::Secret::new(ADMIN_TOKEN))?,
+    );
+    tokio::spawn(async move {
+        let _ = tessera_server::serve(admin_listener, admin_router, async {
+            let _ = admin_stopped.await;
         })
         .await;
     });
@@ -132,7 +183,10 @@ async fn try_spawn(options: StoreOptions) -> Result<TestApp, Box<dyn std::error:
         public_client_id: public.id,
         database,
         keys,
+        admin_address,
+        session_admin,
         shutdown: Some(shutdown),
+        admin_shutdown: Some(admin_shutdown),
         _dir: dir,
     })
 }
@@ -347,6 +401,12 @@ impl ShopperStore for CountingStore {
             .shopper_by_external_reference(external_reference_id)
             .await
     }
+    async fn shopper_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<ShopperRecord>, StoreError> {
+        self.inner.shopper_by_username(username).await
+    }
 }
 
 #[async_trait]
@@ -377,6 +437,125 @@ impl SessionStore for CountingStore {
     }
     async fn touch_session(&self, session_id: &str, now: Timestamp) -> Result<(), StoreError> {
         self.inner.touch_session(session_id, now).await
+    }
+    async fn revoke_session(&self, session_id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        self.inner.revoke_session(session_id, now).await
+    }
+    async fn rotate_refresh(
+        &self,
+        consumed: &TokenHash,
+        now: Timestamp,
+        access: &TokenRecord,
+        refresh: &TokenRecord,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .rotate_refresh(consumed, now, access, refresh)
+            .await
+    }
+}
+
+#[async_trait]
+impl SessionJoinStore for CountingStore {
+    async fn insert_session_token(&self, record: &SessionTokenRecord) -> Result<(), StoreError> {
+        self.inner.insert_session_token(record).await
+    }
+    async fn lookup_session_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<SessionTokenLookup>, StoreError> {
+        self.inner.lookup_session_token(hash).await
+    }
+    async fn insert_bound_session(
+        &self,
+        hash: &TokenHash,
+        previous: Option<&str>,
+        session: &SessionRecord,
+        tokens: &[TokenRecord],
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .insert_bound_session(hash, previous, session, tokens)
+            .await
+    }
+    async fn add_session_tokens(
+        &self,
+        session_id: &str,
+        newest_access: &TokenHash,
+        tokens: &[TokenRecord],
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .add_session_tokens(session_id, newest_access, tokens)
+            .await
+    }
+    async fn upgrade_session(
+        &self,
+        previous: &str,
+        now: Timestamp,
+        session: &SessionRecord,
+        tokens: &[TokenRecord],
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .upgrade_session(previous, now, session, tokens)
+            .await
+    }
+    async fn set_session_preferences(
+        &self,
+        session_id: &str,
+        locale: Option<&str>,
+        currency: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .set_session_preferences(session_id, locale, currency)
+            .await
+    }
+}
+
+#[async_trait]
+impl SessionAdminStore for CountingStore {
+    async fn revoke_sessions_before(
+        &self,
+        owner: &SessionOwner,
+        before: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.inner.revoke_sessions_before(owner, before).await
+    }
+    async fn pending_tidy_ups(&self, limit: u32) -> Result<Vec<TidyUp>, StoreError> {
+        self.inner.pending_tidy_ups(limit).await
+    }
+    async fn tidy_up_batch(
+        &self,
+        tidy_up: &TidyUp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.inner.tidy_up_batch(tidy_up, now, limit).await
+    }
+    async fn session_by_id(&self, session_id: &str) -> Result<Option<SessionLookup>, StoreError> {
+        self.inner.session_by_id(session_id).await
+    }
+    async fn shopper_sessions(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<SessionLookup>, StoreError> {
+        self.inner.shopper_sessions(user_id, now, limit).await
+    }
+    async fn set_session_cart(
+        &self,
+        session_id: &str,
+        cart_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.inner.set_session_cart(session_id, cart_id).await
+    }
+    async fn delete_expired_tokens(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        self.inner.delete_expired_tokens(now, limit).await
+    }
+    async fn delete_dead_sessions(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<DeletedRows, StoreError> {
+        self.inner.delete_dead_sessions(now, limit).await
     }
 }
 

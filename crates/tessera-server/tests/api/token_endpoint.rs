@@ -362,14 +362,6 @@ async fn malformed_token_requests_get_rfc_6749_errors() {
             status: 400,
             error: "invalid_grant",
         },
-        Case {
-            name: "a bad limited token",
-            path: "/oauth20/token",
-            content_type: Some("application/x-www-form-urlencoded"),
-            body: "grant_type=client_credentials&dr_external_reference_id=x&dr_limited_token=garbage",
-            status: 400,
-            error: "dr_limited_token_invalid",
-        },
     ];
     for case in cases {
         let mut request = app

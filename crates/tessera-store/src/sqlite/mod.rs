@@ -9,6 +9,8 @@
 
 mod error;
 mod rows;
+mod session_admin;
+mod session_join;
 mod sql;
 
 use std::path::{Path, PathBuf};
@@ -219,6 +221,8 @@ impl ClientStore for SqliteStore {
             .bind(&client.default_currency)
             .bind(&client.theme_id)
             .bind(client.created_at.millis())
+            .bind(client.sessions_revoked_before.map(Timestamp::millis))
+            .bind(client.password_encoding.name())
             .execute(&self.write)
             .await
             .map_err(store_error)?;
@@ -283,6 +287,9 @@ impl ShopperStore for SqliteStore {
             .bind(&shopper.locale)
             .bind(&shopper.currency)
             .bind(shopper.created_at.millis())
+            .bind(&shopper.first_name)
+            .bind(&shopper.last_name)
+            .bind(&shopper.email)
             .execute(&self.write)
             .await
             .map_err(store_error)?;
@@ -305,6 +312,19 @@ impl ShopperStore for SqliteStore {
     ) -> Result<Option<ShopperRecord>, StoreError> {
         let row = sqlx::query(sql::SHOPPER_BY_EXTERNAL_REFERENCE)
             .bind(external_reference_id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(store_error)?;
+        row.map(|row| rows::shopper(&mut Columns::new(&row)))
+            .transpose()
+    }
+
+    async fn shopper_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<ShopperRecord>, StoreError> {
+        let row = sqlx::query(sql::SHOPPER_BY_USERNAME)
+            .bind(username)
             .fetch_optional(&self.read)
             .await
             .map_err(store_error)?;
@@ -405,6 +425,64 @@ impl SessionStore for SqliteStore {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+
+    async fn revoke_session(&self, session_id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::REVOKE_SESSION)
+            .bind(now.millis())
+            .bind(session_id)
+            .execute(&self.write)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rotate_refresh(
+        &self,
+        consumed: &TokenHash,
+        now: Timestamp,
+        access: &TokenRecord,
+        refresh: &TokenRecord,
+    ) -> Result<bool, StoreError> {
+        // Dropping the transaction on any early return rolls it back: a lost race writes
+        // nothing, and a failed insert leaves the old refresh token unconsumed.
+        let mut tx = self
+            .write
+            .begin_with(sql::BEGIN_IMMEDIATE)
+            .await
+            .map_err(store_error)?;
+        let done = sqlx::query(sql::CONSUME_REFRESH)
+            .bind(now.millis())
+            .bind(bind_hash(consumed))
+            .bind(&refresh.session_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        for token in [access, refresh] {
+            sqlx::query(sql::INSERT_TOKEN)
+                .bind(bind_hash(&token.hash))
+                .bind(token.kind.as_str())
+                .bind(&token.session_id)
+                .bind(&token.client_id)
+                .bind(token.issued_at.millis())
+                .bind(token.expires_at.millis())
+                .bind(token.revoked_at.map(Timestamp::millis))
+                .bind(token.consumed_at.map(Timestamp::millis))
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        }
+        sqlx::query(sql::SET_NEWEST_ACCESS)
+            .bind(bind_hash(&access.hash))
+            .bind(&access.session_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(true)
     }
 }
 

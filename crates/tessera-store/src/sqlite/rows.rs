@@ -4,8 +4,10 @@
 
 use sqlx::sqlite::{Sqlite, SqliteRow};
 use sqlx::{Decode, Row, Type};
-use tessera_core::client::{ClientRecord, ClientSecretHash, GrantSet};
+use tessera_core::client::{ClientRecord, ClientSecretHash, GrantSet, PasswordEncoding};
 use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
+use tessera_core::session_admin::{SessionLookup, SessionOwner, TidyUp};
+use tessera_core::session_token::SessionTokenRecord;
 use tessera_core::shopper::ShopperRecord;
 use tessera_core::token::{TokenHash, TokenKind};
 use tessera_core::{StoreError, Timestamp};
@@ -73,6 +75,10 @@ pub(crate) fn client(columns: &mut Columns<'_>) -> Result<ClientRecord, StoreErr
         default_currency: columns.take()?,
         theme_id: columns.take()?,
         created_at: columns.timestamp()?,
+        sessions_revoked_before: columns.optional_timestamp()?,
+        password_encoding: PasswordEncoding::parse(columns.take()?).ok_or_else(|| {
+            StoreError::Corrupt("a client has an unknown password encoding".to_owned())
+        })?,
     })
 }
 
@@ -86,6 +92,9 @@ pub(crate) fn shopper(columns: &mut Columns<'_>) -> Result<ShopperRecord, StoreE
         locale: columns.take()?,
         currency: columns.take()?,
         created_at: columns.timestamp()?,
+        first_name: columns.take()?,
+        last_name: columns.take()?,
+        email: columns.take()?,
     })
 }
 
@@ -134,5 +143,51 @@ pub(crate) fn lookup(row: &SqliteRow) -> Result<TokenLookup, StoreError> {
         token: token(&mut columns)?,
         session: session(&mut columns)?,
         client: client(&mut columns)?,
+        shopper_sessions_revoked_before: columns.optional_timestamp()?,
+    })
+}
+
+/// Reads a session token and its bound session's newest access token hash (NULL when
+/// unbound or when the session is gone).
+pub(crate) fn session_token(
+    columns: &mut Columns<'_>,
+) -> Result<(SessionTokenRecord, Option<TokenHash>), StoreError> {
+    let hash = columns.token_hash("a session token hash")?;
+    let record = SessionTokenRecord {
+        hash,
+        client_id: columns.take()?,
+        session_id: columns.take()?,
+        created_at: columns.timestamp()?,
+        expires_at: columns.timestamp()?,
+    };
+    let newest = match columns.take::<Option<&[u8]>>()? {
+        None => None,
+        Some(bytes) => Some(<[u8; 32]>::try_from(bytes).map(TokenHash).map_err(|_| {
+            StoreError::Corrupt("a session's newest access hash is not 32 bytes".to_owned())
+        })?),
+    };
+    Ok((record, newest))
+}
+
+/// Reads a row of `sql::SESSION_BY_ID` or `sql::SHOPPER_SESSIONS`.
+pub(crate) fn session_lookup(row: &SqliteRow) -> Result<SessionLookup, StoreError> {
+    let mut columns = Columns::new(row);
+    Ok(SessionLookup {
+        session: session(&mut columns)?,
+        client: client(&mut columns)?,
+        shopper_sessions_revoked_before: columns.optional_timestamp()?,
+    })
+}
+
+/// Reads a row of `sql::PENDING_TIDY_UPS`.
+pub(crate) fn tidy_up(row: &SqliteRow) -> Result<TidyUp, StoreError> {
+    let mut columns = Columns::new(row);
+    let kind: String = columns.take()?;
+    let id: String = columns.take()?;
+    let owner = SessionOwner::parse(&kind, id)
+        .ok_or_else(|| StoreError::Corrupt("a pending tidy-up has an unknown owner".to_owned()))?;
+    Ok(TidyUp {
+        owner,
+        before: columns.timestamp()?,
     })
 }

@@ -1,0 +1,476 @@
+//! Behaviour checks of `SessionAdminStore`: revocation watermarks and their tidy-up,
+//! one-session reads and changes, and expiry clean-up. Re-exported by the suite.
+//!
+//! Clean-up deletes every dead row of the store, other checks' too, so these checks assert
+//! on their own rows and count the rest only as "at least".
+
+use super::{T0, at, confidential_client, looked_up, random_hash, stored_session};
+use crate::client::ClientRecord;
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+use crate::id::{new_session_id, new_session_tag, new_user_id};
+use crate::session::{SessionRecord, TokenRecord};
+use crate::session_admin::{DeletedRows, SessionOwner, TidyUp};
+use crate::store::Store;
+use crate::token::TokenKind;
+
+/// A session of `client` for `user_id`, created at `created`, ending at `expires`, with an
+/// access token expiring an hour after `created` (or with the session, if sooner) and a
+/// refresh token expiring with the session.
+fn session_at(
+    client: &ClientRecord,
+    user_id: Option<&str>,
+    created: Timestamp,
+    expires: Timestamp,
+) -> Result<(SessionRecord, Vec<TokenRecord>), StoreError> {
+    let access = random_hash()?;
+    let session = SessionRecord {
+        id: new_session_id()?,
+        client_id: client.id.clone(),
+        user_id: user_id.map(str::to_owned),
+        external_reference_id: None,
+        authenticated: user_id.is_some(),
+        locale: "en_US".to_owned(),
+        currency: "USD".to_owned(),
+        cart_id: None,
+        client_ip: "192.0.2.1".to_owned(),
+        session_tag: new_session_tag()?,
+        created_at: created,
+        last_accessed: created,
+        expires_at: expires,
+        newest_access: access,
+        revoked_at: None,
+    };
+    let token = |hash, kind, expires_at| TokenRecord {
+        hash,
+        kind,
+        session_id: session.id.clone(),
+        client_id: client.id.clone(),
+        issued_at: created,
+        expires_at,
+        revoked_at: None,
+        consumed_at: None,
+    };
+    let tokens = vec![
+        token(
+            access,
+            TokenKind::Access,
+            created.plus_seconds(3600).min(expires),
+        ),
+        token(random_hash()?, TokenKind::Refresh, expires),
+    ];
+    Ok((session, tokens))
+}
+
+async fn stored_client(store: &dyn Store) -> Result<ClientRecord, StoreError> {
+    let client = confidential_client()?;
+    store.insert_client(&client).await?;
+    Ok(client)
+}
+
+/// Stores a session made by [`session_at`].
+async fn stored_at(
+    store: &dyn Store,
+    client: &ClientRecord,
+    user_id: Option<&str>,
+    created: Timestamp,
+    expires: Timestamp,
+) -> Result<(SessionRecord, Vec<TokenRecord>), StoreError> {
+    let (session, tokens) = session_at(client, user_id, created, expires)?;
+    store.insert_session(&session, &tokens).await?;
+    Ok((session, tokens))
+}
+
+async fn pending_for(store: &dyn Store, owner: &SessionOwner) -> Result<Vec<TidyUp>, StoreError> {
+    Ok(store
+        .pending_tidy_ups(u32::MAX)
+        .await?
+        .into_iter()
+        .filter(|t| &t.owner == owner)
+        .collect())
+}
+
+/// A shopper's watermark comes back with every lookup of a token of theirs and with
+/// `session_by_id`, only ever moves forward, touches no other shopper, and records a
+/// pending tidy-up.
+pub async fn shopper_watermarks_are_read_with_lookups_and_only_move_forward(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    let client = stored_client(store).await?;
+    let user = new_user_id()?;
+    let other_user = new_user_id()?;
+    let (session, tokens) = stored_at(store, &client, Some(&user), T0, at(86_400)).await?;
+    let (other, _) = stored_at(store, &client, Some(&other_user), T0, at(86_400)).await?;
+    let (client_token, _) = stored_at(store, &client, None, T0, at(86_400)).await?;
+    let owner = SessionOwner::Shopper(user.clone());
+
+    assert_eq!(
+        looked_up(store, &tokens[0].hash)
+            .await?
+            .shopper_sessions_revoked_before,
+        None
+    );
+    assert!(store.revoke_sessions_before(&owner, at(100)).await?);
+    for token in &tokens {
+        let found = looked_up(store, &token.hash).await?;
+        assert_eq!(found.shopper_sessions_revoked_before, Some(at(100)));
+        // The session row itself is untouched: the watermark alone ends it.
+        assert_eq!(found.session, session);
+    }
+    let pending = pending_for(store, &owner).await?;
+    assert_eq!(
+        pending,
+        vec![TidyUp {
+            owner: owner.clone(),
+            before: at(100)
+        }]
+    );
+
+    // Never backwards; forwards moves the pending tidy-up too.
+    assert!(store.revoke_sessions_before(&owner, at(50)).await?);
+    assert_eq!(
+        looked_up(store, &tokens[0].hash)
+            .await?
+            .shopper_sessions_revoked_before,
+        Some(at(100))
+    );
+    assert!(store.revoke_sessions_before(&owner, at(200)).await?);
+    let found = store.session_by_id(&session.id).await?;
+    assert_eq!(
+        found.map(|f| f.shopper_sessions_revoked_before),
+        Some(Some(at(200)))
+    );
+    assert_eq!(pending_for(store, &owner).await?[0].before, at(200));
+
+    for untouched in [&other.id, &client_token.id] {
+        let found = store.session_by_id(untouched).await?;
+        assert_eq!(found.map(|f| f.shopper_sessions_revoked_before), Some(None));
+    }
+    Ok(())
+}
+
+/// A client's watermark comes back on its record, with every lookup and with
+/// `session_by_id`, only ever moves forward, and is refused for an unknown client.
+pub async fn client_watermarks_are_read_with_lookups_and_only_move_forward(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    let client = stored_client(store).await?;
+    let other = stored_client(store).await?;
+    let (session, tokens) = stored_at(store, &client, None, T0, at(86_400)).await?;
+    let owner = SessionOwner::Client(client.id.clone());
+
+    assert!(store.revoke_sessions_before(&owner, at(100)).await?);
+    assert!(store.revoke_sessions_before(&owner, at(40)).await?);
+    let expected = ClientRecord {
+        sessions_revoked_before: Some(at(100)),
+        ..client.clone()
+    };
+    assert_eq!(store.client(&client.id).await?, Some(expected.clone()));
+    assert_eq!(looked_up(store, &tokens[1].hash).await?.client, expected);
+    assert_eq!(
+        store.session_by_id(&session.id).await?.map(|f| f.client),
+        Some(expected)
+    );
+    assert_eq!(store.client(&other.id).await?, Some(other));
+    assert_eq!(
+        pending_for(store, &owner).await?,
+        vec![TidyUp {
+            owner,
+            before: at(100)
+        }]
+    );
+
+    let unknown = SessionOwner::Client(crate::id::new_client_id()?);
+    assert!(!store.revoke_sessions_before(&unknown, at(100)).await?);
+    assert!(pending_for(store, &unknown).await?.is_empty());
+    Ok(())
+}
+
+/// The tidy-up marks revoked, batch by batch, exactly the sessions a watermark covers, and
+/// finishes its pending record only once none is left, and only if no newer watermark
+/// replaced it.
+pub async fn tidy_up_marks_covered_sessions_in_batches(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    let client = stored_client(store).await?;
+    let other_client = stored_client(store).await?;
+    let user = new_user_id()?;
+    let mut covered = Vec::new();
+    for seconds in [10, 20, 30] {
+        covered.push(stored_at(store, &client, Some(&user), at(seconds), at(86_400)).await?);
+    }
+    let (later, _) = stored_at(store, &client, Some(&user), at(101), at(86_400)).await?;
+    let (elsewhere, _) = stored_at(
+        store,
+        &other_client,
+        Some(&new_user_id()?),
+        at(10),
+        at(86_400),
+    )
+    .await?;
+    let owner = SessionOwner::Shopper(user.clone());
+    assert!(store.revoke_sessions_before(&owner, at(100)).await?);
+    let tidy = TidyUp {
+        owner: owner.clone(),
+        before: at(100),
+    };
+
+    assert_eq!(store.tidy_up_batch(&tidy, at(500), 2).await?, 2);
+    assert_eq!(pending_for(store, &owner).await?, vec![tidy.clone()]);
+    assert_eq!(store.tidy_up_batch(&tidy, at(501), 2).await?, 1);
+    assert!(pending_for(store, &owner).await?.is_empty());
+    for (session, _) in &covered {
+        let found = store.session_by_id(&session.id).await?;
+        let revoked = found.and_then(|f| f.session.revoked_at);
+        assert!(
+            revoked == Some(at(500)) || revoked == Some(at(501)),
+            "{revoked:?}"
+        );
+    }
+    for untouched in [&later, &elsewhere] {
+        let found = store.session_by_id(&untouched.id).await?;
+        assert_eq!(found.map(|f| f.session), Some(untouched.clone()));
+    }
+
+    // A client's watermark, with a newer one set while the older one was being tidied.
+    let owner = SessionOwner::Client(other_client.id.clone());
+    assert!(store.revoke_sessions_before(&owner, at(100)).await?);
+    let older = TidyUp {
+        owner: owner.clone(),
+        before: at(100),
+    };
+    assert!(store.revoke_sessions_before(&owner, at(200)).await?);
+    assert_eq!(store.tidy_up_batch(&older, at(600), 10).await?, 1);
+    assert_eq!(
+        pending_for(store, &owner).await?,
+        vec![TidyUp {
+            owner: owner.clone(),
+            before: at(200)
+        }]
+    );
+    let found = store.session_by_id(&elsewhere.id).await?;
+    assert_eq!(found.and_then(|f| f.session.revoked_at), Some(at(600)));
+    let newer = TidyUp {
+        owner: owner.clone(),
+        before: at(200),
+    };
+    assert_eq!(store.tidy_up_batch(&newer, at(601), 10).await?, 0);
+    assert!(pending_for(store, &owner).await?.is_empty());
+    Ok(())
+}
+
+/// `session_by_id` reads one session with its client and watermark; an unknown id finds
+/// nothing.
+pub async fn session_by_id_reads_a_session_with_its_client(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    let (client, session, _) = stored_session(store).await?;
+    let found = store.session_by_id(&session.id).await?;
+    let found = found.unwrap_or_else(|| panic!("a stored session must be found by its id"));
+    assert_eq!(found.session, session);
+    assert_eq!(found.client, client);
+    assert_eq!(found.shopper_sessions_revoked_before, None);
+    assert_eq!(store.session_by_id(&new_session_id()?).await?, None);
+    Ok(())
+}
+
+/// `shopper_sessions` lists, oldest first, only the shopper's sessions that are neither
+/// revoked, nor expired, nor covered by the shopper's watermark, up to the limit.
+pub async fn shopper_sessions_lists_sessions_that_may_be_live(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    let client = stored_client(store).await?;
+    let user = new_user_id()?;
+    let (covered, _) = stored_at(store, &client, Some(&user), at(10), at(86_400)).await?;
+    let (second, _) = stored_at(store, &client, Some(&user), at(300), at(86_400)).await?;
+    let (first, _) = stored_at(store, &client, Some(&user), at(200), at(86_400)).await?;
+    let (expired, _) = stored_at(store, &client, Some(&user), at(250), at(1000)).await?;
+    let (revoked, _) = stored_at(store, &client, Some(&user), at(260), at(86_400)).await?;
+    stored_at(store, &client, Some(&new_user_id()?), at(200), at(86_400)).await?;
+    assert!(store.revoke_session(&revoked.id, at(270)).await?);
+    assert!(
+        store
+            .revoke_sessions_before(&SessionOwner::Shopper(user.clone()), at(100))
+            .await?
+    );
+
+    let listed = store.shopper_sessions(&user, at(1000), 10).await?;
+    let ids: Vec<&str> = listed.iter().map(|f| f.session.id.as_str()).collect();
+    assert_eq!(ids, vec![first.id.as_str(), second.id.as_str()]);
+    assert_eq!(listed[0].client, client);
+    assert!(!ids.contains(&covered.id.as_str()) && !ids.contains(&expired.id.as_str()));
+
+    let limited = store.shopper_sessions(&user, at(1000), 1).await?;
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0].session, first);
+    assert!(
+        store
+            .shopper_sessions(&new_user_id()?, at(1000), 10)
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}
+
+/// `set_session_cart` sets and clears the cart id of a session that is not revoked, and
+/// reports `false` otherwise.
+pub async fn set_session_cart_sets_and_clears(store: &dyn Store) -> Result<(), StoreError> {
+    let (_, session, tokens) = stored_session(store).await?;
+    assert!(store.set_session_cart(&session.id, Some("cart-99")).await?);
+    let found = looked_up(store, &tokens[0].hash).await?;
+    assert_eq!(
+        found.session,
+        SessionRecord {
+            cart_id: Some("cart-99".to_owned()),
+            ..session.clone()
+        }
+    );
+    assert!(store.set_session_cart(&session.id, None).await?);
+    assert_eq!(
+        looked_up(store, &tokens[0].hash).await?.session.cart_id,
+        None
+    );
+
+    assert!(
+        !store
+            .set_session_cart(&new_session_id()?, Some("x"))
+            .await?
+    );
+    assert!(store.revoke_session(&session.id, at(60)).await?);
+    assert!(!store.set_session_cart(&session.id, Some("late")).await?);
+    assert_eq!(
+        looked_up(store, &tokens[0].hash).await?.session.cart_id,
+        None
+    );
+    Ok(())
+}
+
+/// Token clean-up deletes expired access tokens in batches of at most `limit` and keeps
+/// refresh tokens, consumed ones included, and access tokens still live.
+pub async fn delete_expired_tokens_deletes_only_expired_access_tokens(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    // Long before every other check's rows, so none of theirs has expired by `now`.
+    let created = at(-10 * 86_400);
+    let now = created.plus_seconds(7200);
+    let client = stored_client(store).await?;
+    // A session refreshed once, as a rotation leaves it: the first access token, the
+    // consumed refresh token (kept until the session expires, for reuse detection), and
+    // their successors, the access one expired by `now` too.
+    let (session, mut expired_tokens) =
+        session_at(&client, Some(&new_user_id()?), created, at(86_400))?;
+    expired_tokens[1].consumed_at = Some(created.plus_seconds(10));
+    let (_, successors) = session_at(&client, None, created.plus_seconds(10), at(86_400))?;
+    let successors: Vec<TokenRecord> = successors
+        .into_iter()
+        .map(|t| TokenRecord {
+            session_id: session.id.clone(),
+            ..t
+        })
+        .collect();
+    let (access, refresh) = (successors[0].clone(), successors[1].clone());
+    let all: Vec<TokenRecord> = expired_tokens.iter().chain(&successors).cloned().collect();
+    store.insert_session(&session, &all).await?;
+    let (_, more_tokens) = stored_at(store, &client, None, created, at(86_400)).await?;
+    let (_, live_tokens) =
+        stored_at(store, &client, None, now.plus_seconds(-60), at(86_400)).await?;
+
+    assert_eq!(store.delete_expired_tokens(now, 1).await?, 1);
+    let mut deleted = 1;
+    loop {
+        let batch = store.delete_expired_tokens(now, 1).await?;
+        if batch == 0 {
+            break;
+        }
+        deleted += batch;
+    }
+    assert!(deleted >= 3, "three expired access tokens, got {deleted}");
+    for gone in [&expired_tokens[0], &access, &more_tokens[0]] {
+        assert_eq!(store.lookup_token(&gone.hash).await?, None);
+    }
+    let consumed = looked_up(store, &expired_tokens[1].hash).await?;
+    assert_eq!(consumed.token.consumed_at, Some(created.plus_seconds(10)));
+    for kept in [&refresh, &more_tokens[1], &live_tokens[0], &live_tokens[1]] {
+        assert_eq!(looked_up(store, &kept.hash).await?.token, kept.clone());
+    }
+    Ok(())
+}
+
+/// Session clean-up deletes expired and revoked sessions with all their tokens, at most
+/// `limit` rows a batch, and keeps live sessions, including those a watermark covers but
+/// the tidy-up has not marked yet.
+pub async fn delete_dead_sessions_deletes_sessions_with_their_tokens(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    let created = at(-20 * 86_400);
+    let now = created.plus_seconds(86_400);
+    let client = stored_client(store).await?;
+    // Expired before anything else in the store: picked first.
+    let (expired, mut expired_tokens) = session_at(
+        &client,
+        Some(&new_user_id()?),
+        created,
+        created.plus_seconds(60),
+    )?;
+    // A third token, so that a batch of two cannot finish this session.
+    let (_, extra) = session_at(&client, None, created, created.plus_seconds(60))?;
+    let extra = TokenRecord {
+        session_id: expired.id.clone(),
+        ..extra[0].clone()
+    };
+    expired_tokens.push(extra);
+    store.insert_session(&expired, &expired_tokens).await?;
+    let user = new_user_id()?;
+    let (revoked, revoked_tokens) =
+        stored_at(store, &client, Some(&user), created, at(86_400)).await?;
+    assert!(
+        store
+            .revoke_session(&revoked.id, created.plus_seconds(5))
+            .await?
+    );
+    let (live, live_tokens) = stored_at(store, &client, None, created, at(86_400)).await?;
+    let (covered, covered_tokens) =
+        stored_at(store, &client, Some(&user), created, at(86_400)).await?;
+    assert!(
+        store
+            .revoke_sessions_before(&SessionOwner::Shopper(user), created.plus_seconds(1))
+            .await?
+    );
+
+    // The expired session comes first: two of its three tokens, then the rest and itself.
+    assert_eq!(
+        store.delete_dead_sessions(now, 2).await?,
+        DeletedRows {
+            sessions: 0,
+            tokens: 2
+        }
+    );
+    assert!(store.session_by_id(&expired.id).await?.is_some());
+    let next = store.delete_dead_sessions(now, 2).await?;
+    assert_eq!(next.tokens + next.sessions, 2);
+    assert!(store.session_by_id(&expired.id).await?.is_none());
+
+    let mut total = DeletedRows::default();
+    loop {
+        let batch = store.delete_dead_sessions(now, 3).await?;
+        assert!(batch.sessions + batch.tokens <= 3, "{batch:?}");
+        if batch.sessions + batch.tokens == 0 {
+            break;
+        }
+        total.sessions += batch.sessions;
+        total.tokens += batch.tokens;
+    }
+    assert!(total.sessions >= 1 && total.tokens >= 2, "{total:?}");
+    for gone in expired_tokens.iter().chain(&revoked_tokens) {
+        assert_eq!(store.lookup_token(&gone.hash).await?, None);
+    }
+    for gone in [&expired.id, &revoked.id] {
+        assert_eq!(store.session_by_id(gone).await?, None);
+    }
+    for kept in live_tokens.iter().chain(&covered_tokens) {
+        assert_eq!(looked_up(store, &kept.hash).await?.token, kept.clone());
+    }
+    assert!(store.session_by_id(&live.id).await?.is_some());
+    assert!(store.session_by_id(&covered.id).await?.is_some());
+    Ok(())
+}
