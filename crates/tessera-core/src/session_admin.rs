@@ -126,6 +126,8 @@ pub struct CleanUpReport {
     pub tokens_deleted: u64,
     /// Sessions deleted: expired or revoked ones.
     pub sessions_deleted: u64,
+    /// Expired session tokens deleted.
+    pub session_tokens_deleted: u64,
 }
 
 /// Whether a session is still going at `now`: not revoked, not expired, its client not
@@ -360,6 +362,18 @@ impl SessionAdmin {
                 .delete_expired_tokens(now, CLEAN_UP_BATCH)
                 .await?;
             report.tokens_deleted += deleted;
+            progress(&report);
+            if deleted < u64::from(CLEAN_UP_BATCH) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        loop {
+            let deleted = self
+                .store
+                .delete_expired_session_tokens(now, CLEAN_UP_BATCH)
+                .await?;
+            report.session_tokens_deleted += deleted;
             progress(&report);
             if deleted < u64::from(CLEAN_UP_BATCH) {
                 break;

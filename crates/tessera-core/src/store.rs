@@ -136,6 +136,13 @@ pub trait SessionJoinStore: Send + Sync {
         session: &SessionRecord,
         tokens: &[TokenRecord],
     ) -> Result<bool, StoreError>;
+    /// One clean-up batch: deletes at most `limit` session tokens that expired at or before
+    /// `now`; returns how many.
+    async fn delete_expired_session_tokens(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
     /// Changes a live session's locale and/or currency; `false` if the session has ended.
     async fn set_session_preferences(
         &self,

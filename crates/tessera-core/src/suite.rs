@@ -973,6 +973,47 @@ pub async fn upgrade_session_upgrades_anonymous_sessions_once(
     Ok(())
 }
 
+/// Expired session tokens are deleted in batches; live ones stay.
+pub async fn expired_session_tokens_are_deleted(store: &dyn Store) -> Result<(), StoreError> {
+    let client = confidential_client()?;
+    store.insert_client(&client).await?;
+    let mut expired = Vec::new();
+    for _ in 0..3 {
+        let record = SessionTokenRecord {
+            hash: random_hash()?,
+            client_id: client.id.clone(),
+            session_id: None,
+            created_at: T0,
+            expires_at: at(60),
+        };
+        store.insert_session_token(&record).await?;
+        expired.push(record.hash);
+    }
+    let live = SessionTokenRecord {
+        hash: random_hash()?,
+        client_id: client.id.clone(),
+        session_id: None,
+        created_at: T0,
+        expires_at: at(3600),
+    };
+    store.insert_session_token(&live).await?;
+    let mut deleted = 0;
+    loop {
+        let batch = store.delete_expired_session_tokens(at(60), 2).await?;
+        assert!(batch <= 2);
+        deleted += batch;
+        if batch == 0 {
+            break;
+        }
+    }
+    assert!(deleted >= 3);
+    for hash in expired {
+        assert_eq!(store.lookup_session_token(&hash).await?, None);
+    }
+    assert!(store.lookup_session_token(&live.hash).await?.is_some());
+    Ok(())
+}
+
 /// Every check above, one after another, on one store.
 pub async fn run_all(store: &dyn Store) -> Result<(), StoreError> {
     clients_round_trip(store).await?;
@@ -998,6 +1039,7 @@ pub async fn run_all(store: &dyn Store) -> Result<(), StoreError> {
     insert_bound_session_binds_once(store).await?;
     add_session_tokens_needs_a_live_session(store).await?;
     upgrade_session_upgrades_anonymous_sessions_once(store).await?;
+    expired_session_tokens_are_deleted(store).await?;
     shopper_watermarks_are_read_with_lookups_and_only_move_forward(store).await?;
     client_watermarks_are_read_with_lookups_and_only_move_forward(store).await?;
     tidy_up_marks_covered_sessions_in_batches(store).await?;

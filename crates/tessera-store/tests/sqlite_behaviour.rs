@@ -52,6 +52,7 @@ suite_tests!(
     insert_bound_session_binds_once,
     add_session_tokens_needs_a_live_session,
     upgrade_session_upgrades_anonymous_sessions_once,
+    expired_session_tokens_are_deleted,
     shopper_watermarks_are_read_with_lookups_and_only_move_forward,
     client_watermarks_are_read_with_lookups_and_only_move_forward,
     tidy_up_marks_covered_sessions_in_batches,

@@ -95,7 +95,7 @@ pub enum Command {
                       stay until their session expires, so that a replay is still detected. \
                       `tessera serve` does the same every --gc-interval-secs.\n\n\
                       On a terminal a spinner shows progress on stderr; the result is one \
-                      line on stdout: `gc: deleted N tokens and M sessions in X ms`."
+                      line on stdout: `gc: deleted N tokens, M sessions and K session tokens in X ms`."
     )]
     Gc,
 }

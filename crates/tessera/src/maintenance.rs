@@ -28,6 +28,7 @@ pub fn spawn_clean_up(admin: Arc<SessionAdmin>, interval_seconds: u64) -> Option
                 Ok(report) => tracing::info!(
                     tokens_deleted = report.tokens_deleted,
                     sessions_deleted = report.sessions_deleted,
+                    session_tokens_deleted = report.session_tokens_deleted,
                     sessions_tidied = report.sessions_tidied,
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "clean-up finished"

@@ -191,9 +191,10 @@ async fn clean_up(admin: &SessionAdmin) -> anyhow::Result<()> {
     }
     let report = result.context("the clean-up stopped; what it deleted so far stays deleted")?;
     print(&format!(
-        "gc: deleted {} tokens and {} sessions in {} ms\n",
+        "gc: deleted {} tokens, {} sessions and {} session tokens in {} ms\n",
         report.tokens_deleted,
         report.sessions_deleted,
+        report.session_tokens_deleted,
         started.elapsed().as_millis()
     ))
 }

@@ -1389,7 +1389,7 @@ async fn gc_prints_one_summary_line_when_not_on_a_terminal() -> anyhow::Result<(
     let line = output.stdout.trim_end();
     ensure!(output.stdout.lines().count() == 1, "{:?}", output.stdout);
     let rest = line
-        .strip_prefix("gc: deleted 2 tokens and 1 sessions in ")
+        .strip_prefix("gc: deleted 2 tokens, 1 sessions and 0 session tokens in ")
         .with_context(|| format!("unexpected summary {line:?}"))?;
     ensure!(
         rest.strip_suffix(" ms")
@@ -1406,7 +1406,7 @@ async fn gc_prints_one_summary_line_when_not_on_a_terminal() -> anyhow::Result<(
 
     let again = data.run_ok(&["gc"], None).await?;
     ensure!(
-        again.starts_with("gc: deleted 0 tokens and 0 sessions in "),
+        again.starts_with("gc: deleted 0 tokens, 0 sessions and 0 session tokens in "),
         "{again}"
     );
     Ok(())

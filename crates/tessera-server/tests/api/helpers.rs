@@ -497,6 +497,13 @@ impl SessionJoinStore for CountingStore {
             .upgrade_session(previous, now, session, tokens)
             .await
     }
+    async fn delete_expired_session_tokens(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.inner.delete_expired_session_tokens(now, limit).await
+    }
     async fn set_session_preferences(
         &self,
         session_id: &str,

@@ -14,6 +14,9 @@ CREATE TABLE session_tokens (
 CREATE INDEX session_tokens_by_session ON session_tokens (session_id)
     WHERE session_id IS NOT NULL;
 
+-- Expiry clean-up deletes expired session tokens in batches.
+CREATE INDEX session_tokens_by_expiry ON session_tokens (expires_at);
+
 -- Shopper details a partner may record with POST /v1/shoppers.
 ALTER TABLE shoppers ADD COLUMN first_name TEXT;
 ALTER TABLE shoppers ADD COLUMN last_name TEXT;

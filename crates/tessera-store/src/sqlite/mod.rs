@@ -346,39 +346,8 @@ impl SessionStore for SqliteStore {
             .begin_with(sql::BEGIN_IMMEDIATE)
             .await
             .map_err(store_error)?;
-        sqlx::query(sql::INSERT_SESSION)
-            .bind(&session.id)
-            .bind(&session.client_id)
-            .bind(&session.user_id)
-            .bind(&session.external_reference_id)
-            .bind(session.authenticated)
-            .bind(&session.locale)
-            .bind(&session.currency)
-            .bind(&session.cart_id)
-            .bind(&session.client_ip)
-            .bind(&session.session_tag)
-            .bind(session.created_at.millis())
-            .bind(session.last_accessed.millis())
-            .bind(session.expires_at.millis())
-            .bind(bind_hash(&session.newest_access))
-            .bind(session.revoked_at.map(Timestamp::millis))
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        for token in tokens {
-            sqlx::query(sql::INSERT_TOKEN)
-                .bind(bind_hash(&token.hash))
-                .bind(token.kind.as_str())
-                .bind(&token.session_id)
-                .bind(&token.client_id)
-                .bind(token.issued_at.millis())
-                .bind(token.expires_at.millis())
-                .bind(token.revoked_at.map(Timestamp::millis))
-                .bind(token.consumed_at.map(Timestamp::millis))
-                .execute(&mut *tx)
-                .await
-                .map_err(store_error)?;
-        }
+        session_join::insert_session_row(&mut tx, session).await?;
+        session_join::insert_token_rows(&mut tx, tokens).await?;
         tx.commit().await.map_err(store_error)
     }
 
@@ -461,20 +430,7 @@ impl SessionStore for SqliteStore {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        for token in [access, refresh] {
-            sqlx::query(sql::INSERT_TOKEN)
-                .bind(bind_hash(&token.hash))
-                .bind(token.kind.as_str())
-                .bind(&token.session_id)
-                .bind(&token.client_id)
-                .bind(token.issued_at.millis())
-                .bind(token.expires_at.millis())
-                .bind(token.revoked_at.map(Timestamp::millis))
-                .bind(token.consumed_at.map(Timestamp::millis))
-                .execute(&mut *tx)
-                .await
-                .map_err(store_error)?;
-        }
+        session_join::insert_token_rows(&mut tx, [access, refresh]).await?;
         sqlx::query(sql::SET_NEWEST_ACCESS)
             .bind(bind_hash(&access.hash))
             .bind(&access.session_id)

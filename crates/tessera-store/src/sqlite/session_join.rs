@@ -42,9 +42,9 @@ pub(super) async fn insert_session_row(
 }
 
 /// Inserts token rows on an open transaction.
-pub(super) async fn insert_token_rows(
+pub(super) async fn insert_token_rows<'t>(
     conn: &mut SqliteConnection,
-    tokens: &[&TokenRecord],
+    tokens: impl IntoIterator<Item = &'t TokenRecord>,
 ) -> Result<(), StoreError> {
     for token in tokens {
         sqlx::query(sql::INSERT_TOKEN)
@@ -121,7 +121,7 @@ impl SessionJoinStore for SqliteStore {
             return Ok(false);
         }
         insert_session_row(&mut tx, session).await?;
-        insert_token_rows(&mut tx, &tokens.iter().collect::<Vec<_>>()).await?;
+        insert_token_rows(&mut tx, tokens).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(true)
     }
@@ -146,7 +146,7 @@ impl SessionJoinStore for SqliteStore {
         if live.rows_affected() != 1 {
             return Ok(false);
         }
-        insert_token_rows(&mut tx, &tokens.iter().collect::<Vec<_>>()).await?;
+        insert_token_rows(&mut tx, tokens).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(true)
     }
@@ -173,7 +173,7 @@ impl SessionJoinStore for SqliteStore {
             return Ok(false);
         }
         insert_session_row(&mut tx, session).await?;
-        insert_token_rows(&mut tx, &tokens.iter().collect::<Vec<_>>()).await?;
+        insert_token_rows(&mut tx, tokens).await?;
         sqlx::query(sql::REBIND_SESSION_TOKENS)
             .bind(&session.id)
             .bind(previous)
@@ -182,6 +182,20 @@ impl SessionJoinStore for SqliteStore {
             .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(true)
+    }
+
+    async fn delete_expired_session_tokens(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::DELETE_EXPIRED_SESSION_TOKENS)
+            .bind(now.millis())
+            .bind(i64::from(limit))
+            .execute(&self.write)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected())
     }
 
     async fn set_session_preferences(

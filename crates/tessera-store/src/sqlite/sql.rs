@@ -264,3 +264,7 @@ pub(crate) const DELETE_SESSION_TOKENS: &str = "DELETE FROM tokens WHERE hash IN
 /// A session, once no token refers to it any more.
 pub(crate) const DELETE_SESSION_IF_EMPTY: &str = "DELETE FROM sessions WHERE id = ?1 \
      AND NOT EXISTS (SELECT 1 FROM tokens WHERE session_id = ?1)";
+
+/// One clean-up batch of expired session tokens, through the expiry index.
+pub(crate) const DELETE_EXPIRED_SESSION_TOKENS: &str = "DELETE FROM session_tokens \
+     WHERE hash IN (SELECT hash FROM session_tokens WHERE expires_at <= ?1 LIMIT ?2)";
