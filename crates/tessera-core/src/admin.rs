@@ -35,6 +35,8 @@ pub struct NewClient {
     pub theme_id: Option<String>,
     /// How the client sends shopper passwords with the login grant.
     pub password_encoding: PasswordEncoding,
+    /// A resource server may introspect every client's tokens.
+    pub resource_server: bool,
 }
 
 impl NewClient {
@@ -50,6 +52,7 @@ impl NewClient {
             default_currency: "USD".to_owned(),
             theme_id: None,
             password_encoding: PasswordEncoding::Plain,
+            resource_server: false,
         }
     }
 }
@@ -113,6 +116,7 @@ impl Admin {
             created_at: self.clock.now(),
             sessions_revoked_before: None,
             password_encoding: new.password_encoding,
+            resource_server: new.resource_server,
         };
         self.store.insert_client(&record).await?;
         Ok((record, secret))

@@ -279,6 +279,10 @@ pub struct ClientRecord {
     pub sessions_revoked_before: Option<Timestamp>,
     /// How this client sends shopper passwords with the login grant.
     pub password_encoding: PasswordEncoding,
+    /// A resource server may introspect every client's tokens (RFC 7662 §2.1: the
+    /// protected resource asks); any other client sees only its own. Only a confidential
+    /// client is ever treated as one.
+    pub resource_server: bool,
 }
 
 impl ClientRecord {
@@ -290,6 +294,12 @@ impl ClientRecord {
     /// A public client holds no secret and can only use grants that need none.
     pub fn is_public(&self) -> bool {
         self.secret_hash.is_none()
+    }
+
+    /// Whether this client may introspect tokens issued to other clients: a resource
+    /// server, and confidential, since a public client's id is no secret.
+    pub fn sees_all_tokens(&self) -> bool {
+        self.resource_server && !self.is_public()
     }
 }
 

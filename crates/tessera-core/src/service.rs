@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use crate::client::{ClientCredentials, ClientRecord, ClientSecretHash};
 use crate::clock::{Clock, Timestamp};
-use crate::error::{BearerError, TokenError};
+use crate::error::{BearerError, StoreError, TokenError};
 use crate::grants::{GrantKind, TokenRequest};
 use crate::limits::LoginLimits;
 use crate::password::PasswordVerifier;
 use crate::secret::Secret;
 use crate::session::{SessionView, TokenLookup, TokenResponse};
+use crate::shopper::ShopperRecord;
 use crate::store::Store;
 use crate::token::{TokenKeys, TokenKind};
 
@@ -80,6 +81,25 @@ pub(crate) struct SessionSeed {
     pub locale: String,
     pub currency: String,
     pub with_refresh_token: bool,
+}
+
+impl SessionSeed {
+    /// A full session for a stored shopper: the shopper's locale and currency, else the
+    /// client's, with a refresh token.
+    pub(crate) fn for_shopper(client: &ClientRecord, shopper: ShopperRecord) -> Self {
+        Self {
+            user_id: Some(shopper.id),
+            external_reference_id: shopper.external_reference_id,
+            authenticated: true,
+            locale: shopper
+                .locale
+                .unwrap_or_else(|| client.default_locale.clone()),
+            currency: shopper
+                .currency
+                .unwrap_or_else(|| client.default_currency.clone()),
+            with_refresh_token: true,
+        }
+    }
 }
 
 /// Issues, looks up and revokes tokens.
@@ -258,16 +278,28 @@ impl TokenService {
     ) -> Result<SessionView, BearerError> {
         self.check_caller(client).await?;
         let (found, now) = self.live_access_token(bearer.expose()).await?;
+        if !self.end_access_token(&found, now).await? {
+            // Another request revoked it first; from here on it is simply not live.
+            return Err(BearerError::InvalidToken);
+        }
+        Ok(self.view(found, bearer.clone(), now))
+    }
+
+    /// The logout rule of API.md §4 for a live access token, shared by `DELETE
+    /// /oauth20/access-tokens` and RFC 7009 revocation: the whole session ends if the token
+    /// is still its newest access token, otherwise only the token is revoked. `false` if
+    /// another request revoked it first.
+    pub(crate) async fn end_access_token(
+        &self,
+        found: &TokenLookup,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let hash = found.token.hash;
         let ended = self
             .store
             .end_session_if_newest(&found.session.id, &hash, now)
             .await?;
-        if !ended && !self.store.revoke_token(&hash, now).await? {
-            // Another request revoked it first; from here on it is simply not live.
-            return Err(BearerError::InvalidToken);
-        }
-        Ok(self.view(found, bearer.clone(), now))
+        Ok(ended || self.store.revoke_token(&hash, now).await?)
     }
 
     fn view(&self, found: TokenLookup, bearer: Secret, now: Timestamp) -> SessionView {

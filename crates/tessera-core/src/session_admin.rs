@@ -455,6 +455,7 @@ mod tests {
             created_at: T,
             sessions_revoked_before: watermark,
             password_encoding: crate::client::PasswordEncoding::Plain,
+            resource_server: false,
         }
     }
 

@@ -9,7 +9,8 @@ use crate::secret::Secret;
 use crate::service::TokenService;
 use crate::shopper::{ShopperRecord, normalize_username};
 
-/// Longest accepted free-text field (names, ids, usernames).
+/// Longest accepted free-text field (names, ids, usernames), in characters (Unicode
+/// scalar values), as API.md and the OpenAPI document's `maxLength` count.
 const MAX_TEXT: usize = 255;
 /// Longest accepted password: Argon2 takes any length, but hashing megabytes is an easy
 /// way to burn CPU.
@@ -81,7 +82,13 @@ pub fn valid_currency(currency: &str) -> bool {
 
 fn check_text(value: Option<&str>, what: &'static str) -> Result<(), ShopperError> {
     match value {
-        Some(v) if v.trim().is_empty() || v.len() > MAX_TEXT => {
+        // Control characters (NUL above all) have no place in a name or an id, and some
+        // stores refuse them outright.
+        Some(v)
+            if v.trim().is_empty()
+                || v.chars().count() > MAX_TEXT
+                || v.chars().any(char::is_control) =>
+        {
             Err(ShopperError::InvalidRequest(what))
         }
         _ => Ok(()),
@@ -215,6 +222,12 @@ impl TokenService {
         locale: Option<String>,
         currency: Option<String>,
     ) -> Result<ShopperView, ShopperError> {
+        // The token first: a caller without a live token gets the RFC 6750 challenge, not
+        // a lesson in this resource's parameters.
+        let (found, _) = self
+            .live_access_token(bearer.expose())
+            .await
+            .map_err(ShopperError::Bearer)?;
         if locale.is_none() && currency.is_none() {
             return Err(ShopperError::InvalidRequest(
                 "give a locale, a currency, or both",
@@ -226,10 +239,6 @@ impl TokenService {
         if currency.as_deref().is_some_and(|c| !valid_currency(c)) {
             return Err(ShopperError::InvalidRequest("currency must look like USD"));
         }
-        let (found, _) = self
-            .live_access_token(bearer.expose())
-            .await
-            .map_err(ShopperError::Bearer)?;
         if found.session.user_id.is_none() {
             return Err(ShopperError::Forbidden("a client token has no shopper"));
         }

@@ -57,6 +57,7 @@ fn confidential_client() -> Result<ClientRecord, StoreError> {
         created_at: T0,
         sessions_revoked_before: None,
         password_encoding: PasswordEncoding::Base64,
+        resource_server: true,
     })
 }
 
@@ -76,6 +77,7 @@ fn public_client() -> Result<ClientRecord, StoreError> {
         created_at: at(1),
         sessions_revoked_before: None,
         password_encoding: PasswordEncoding::Plain,
+        resource_server: false,
     })
 }
 
@@ -230,6 +232,43 @@ pub async fn clients_round_trip(store: &dyn Store) -> Result<(), StoreError> {
         .filter(|c| c.id == confidential.id || c.id == public.id)
         .collect();
     assert_eq!(ours, vec![confidential, public]);
+    Ok(())
+}
+
+/// The resource-server flag comes back as stored: by id, in the listing, and with the
+/// client a token lookup returns.
+pub async fn resource_server_flag_round_trips(store: &dyn Store) -> Result<(), StoreError> {
+    let server = ClientRecord {
+        resource_server: true,
+        ..confidential_client()?
+    };
+    let ordinary = ClientRecord {
+        resource_server: false,
+        ..confidential_client()?
+    };
+    store.insert_client(&server).await?;
+    store.insert_client(&ordinary).await?;
+    assert_eq!(store.client(&server.id).await?, Some(server.clone()));
+    assert_eq!(store.client(&ordinary.id).await?, Some(ordinary.clone()));
+    let listed: Vec<(String, bool)> = store
+        .clients()
+        .await?
+        .into_iter()
+        .filter(|c| c.id == server.id || c.id == ordinary.id)
+        .map(|c| (c.id, c.resource_server))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![(server.id.clone(), true), (ordinary.id.clone(), false)]
+    );
+    let (session, tokens) = full_session(&server)?;
+    store.insert_session(&session, &tokens).await?;
+    assert!(
+        looked_up(store, &tokens[0].hash)
+            .await?
+            .client
+            .resource_server
+    );
     Ok(())
 }
 
@@ -1017,6 +1056,7 @@ pub async fn expired_session_tokens_are_deleted(store: &dyn Store) -> Result<(),
 /// Every check above, one after another, on one store.
 pub async fn run_all(store: &dyn Store) -> Result<(), StoreError> {
     clients_round_trip(store).await?;
+    resource_server_flag_round_trips(store).await?;
     duplicate_client_id_conflicts(store).await?;
     client_secret_and_disabled_updates(store).await?;
     shoppers_round_trip(store).await?;

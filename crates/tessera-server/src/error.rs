@@ -9,9 +9,12 @@ use axum::Json;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use tessera_core::shoppers::ShopperError;
 use tessera_core::{AdminError, BearerError, StoreError, TokenError};
+use utoipa::ToSchema;
+
+use crate::openapi::{DrErrorCode, OAuthErrorCode};
 
 /// The realm named in `WWW-Authenticate` challenges.
 const REALM: &str = "tessera";
@@ -36,6 +39,10 @@ pub(crate) enum ApiError {
     Admin(AdminError, String),
     /// An administration request body exceeded its limit, with the path it concerned.
     AdminBodyTooLarge(String),
+    /// A failure of token introspection (RFC 7662 §2.3: an RFC 6749 §5.2 body).
+    Introspection(TokenError),
+    /// A failure of token revocation (RFC 7009 §2.2.1: an RFC 6749 §5.2 body).
+    Revocation(TokenError),
 }
 
 impl From<TokenError> for ApiError {
@@ -48,6 +55,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             ApiError::Token(error) => token_error(error),
+            ApiError::Introspection(error) => {
+                token_management_error(error, "tokens cannot be checked right now; retry later")
+            }
+            ApiError::Revocation(error) => {
+                token_management_error(error, "tokens cannot be revoked right now; retry later")
+            }
             ApiError::TokenBodyTooLarge => oauth_body(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request",
@@ -133,6 +146,23 @@ fn too_many_attempts(retry_after_seconds: u64) -> Response {
         HeaderValue::from(retry_after_seconds.max(1)),
     );
     response
+}
+
+/// Introspection and revocation errors are the token endpoint's (RFC 7662 §2.3, RFC 7009
+/// §2.2.1), except that a store which cannot answer or write gets words of its own: 503,
+/// `Retry-After`, and never an answer about the token (fail closed).
+fn token_management_error(error: TokenError, unavailable: &'static str) -> Response {
+    match error {
+        TokenError::Store(store @ (StoreError::Unavailable(_) | StoreError::Conflict(_))) => {
+            tracing::warn!(error = %store, "store could not complete a token request");
+            with_retry_after(oauth_body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                unavailable,
+            ))
+        }
+        other => token_error(other),
+    }
 }
 
 fn token_store_error(error: &StoreError) -> Response {
@@ -256,30 +286,80 @@ fn admin_error(error: AdminError, resource: &str) -> Response {
     }
 }
 
+/// An RFC 6749 §5.2 error body: `{"error": ..., "error_description": ...}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = OAuthError)]
+pub(crate) struct OAuthErrorBody {
+    /// The error code (RFC 6749 §5.2, RFC 7009 §2.2.1, Digital River's
+    /// `dr_limited_token_invalid`).
+    #[schema(value_type = OAuthErrorCode)]
+    error: &'static str,
+    /// A fixed English text; it never repeats anything the request carried.
+    error_description: &'static str,
+}
+
 /// An RFC 6749 §5.2 error body.
-fn oauth_body(status: StatusCode, code: &str, description: &str) -> Response {
-    let mut response = (
-        status,
-        Json(json!({"error": code, "error_description": description})),
-    )
-        .into_response();
+fn oauth_body(status: StatusCode, code: &'static str, description: &'static str) -> Response {
+    let body = OAuthErrorBody {
+        error: code,
+        error_description: description,
+    };
+    let mut response = (status, Json(body)).into_response();
     response
         .headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
 }
 
+/// A Digital River style error body (API.md §5):
+/// `{"errors": {"error": [{"code": ..., "description": ..., "relation": ...}]}}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = DrErrorBody)]
+pub(crate) struct DrErrorBody {
+    /// The errors, in Digital River's wrapping.
+    errors: DrErrors,
+}
+
+/// The `errors` member of a Digital River error body.
+#[derive(Serialize, ToSchema)]
+#[schema(as = DrErrors)]
+pub(crate) struct DrErrors {
+    /// Always exactly one error.
+    #[schema(min_items = 1, max_items = 1)]
+    error: [DrError; 1],
+}
+
+/// One Digital River style error.
+#[derive(Serialize, ToSchema)]
+#[schema(as = DrError)]
+pub(crate) struct DrError {
+    /// The error code.
+    #[schema(value_type = DrErrorCode)]
+    code: &'static str,
+    /// A fixed English text; it never repeats anything the request carried.
+    description: &'static str,
+    /// The path of the resource asked for (never the `Host` header).
+    #[schema(example = "/oauth20/access-tokens")]
+    relation: String,
+}
+
 /// A Digital River style error body (API.md §5).
-fn dr_body(status: StatusCode, resource: &str, code: &str, description: &str) -> Response {
-    (
-        status,
-        Json(json!({"errors": {"error": [{
-            "relation": resource,
-            "code": code,
-            "description": description,
-        }]}})),
-    )
-        .into_response()
+fn dr_body(
+    status: StatusCode,
+    resource: &str,
+    code: &'static str,
+    description: &'static str,
+) -> Response {
+    let body = DrErrorBody {
+        errors: DrErrors {
+            error: [DrError {
+                code,
+                description,
+                relation: resource.to_owned(),
+            }],
+        },
+    };
+    (status, Json(body)).into_response()
 }
 
 fn with_retry_after(mut response: Response) -> Response {
@@ -310,20 +390,22 @@ pub(crate) async fn not_found(uri: Uri) -> Response {
 }
 
 /// Gives axum's bodiless 405 (which already carries `Allow`) the error shape of API.md
-/// §5 and §8.
+/// §5 and §8, keeping the headers the routes set (`Allow`, `Vary`, CORS, `Cache-Control`).
 pub(crate) async fn render_method_not_allowed(uri: Uri, response: Response) -> Response {
     if response.status() != StatusCode::METHOD_NOT_ALLOWED {
         return response;
     }
-    let allow = response.headers().get(header::ALLOW).cloned();
     let mut rendered = dr_body(
         StatusCode::METHOD_NOT_ALLOWED,
         uri.path(),
         "method-not-allowed",
         "Method not allowed",
     );
-    if let Some(allow) = allow {
-        rendered.headers_mut().insert(header::ALLOW, allow);
+    let (parts, _) = response.into_parts();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rendered.headers_mut().append(name, value.clone());
+        }
     }
     rendered
 }

@@ -8,10 +8,14 @@
 //! handlers, `telemetry` the per-request log line.
 
 mod admin;
+mod config;
+mod cors;
 mod error;
 mod extract;
 mod health;
+mod metadata;
 mod oauth;
+mod openapi;
 mod routes;
 mod shoppers;
 mod telemetry;
@@ -23,7 +27,10 @@ use std::sync::Arc;
 use tessera_core::TokenService;
 
 pub use admin::admin_router;
-pub use routes::router;
+pub use config::ServerConfig;
+pub use cors::{CorsOrigin, CorsOriginError};
+pub use metadata::{Issuer, IssuerError};
+pub use routes::{router, router_with};
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use axum::routing::get;
 use tessera_core::TokenService;
@@ -12,46 +12,120 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::AppState;
+use crate::config::ServerConfig;
+use crate::cors;
 use crate::error;
 use crate::health;
-use crate::oauth::{access_tokens, session_token, token};
+use crate::metadata;
+use crate::oauth::{access_tokens, introspect, revoke, session_token, token};
+use crate::openapi;
 use crate::shoppers;
 use crate::telemetry;
 
-/// The token endpoint's paths (API.md §1, §8: `.json` and a trailing slash too).
-const TOKEN_PATHS: [&str; 3] = ["/oauth20/token", "/oauth20/token.json", "/oauth20/token/"];
+/// The token endpoint's paths (API.md §1, §8: `.json` and a trailing slash too); the
+/// first is the canonical one, the others its aliases.
+pub(crate) const TOKEN_PATHS: [&str; 3] =
+    ["/oauth20/token", "/oauth20/token.json", "/oauth20/token/"];
 
-/// The session-details paths (API.md §3).
-const ACCESS_TOKEN_PATHS: [&str; 4] = [
+/// The session-details paths (API.md §3); the first is the canonical one.
+pub(crate) const ACCESS_TOKEN_PATHS: [&str; 4] = [
     "/oauth20/access-tokens",
     "/oauth20/access-tokens.json",
     "/oauth20/access-token",
     "/oauth20/access-token.json",
 ];
 
-/// Builds the whole application around `service`.
+/// Every path `router_with` serves, each of which the OpenAPI document (`openapi`) must
+/// describe; a unit test there compares the two. A new route goes here too.
+#[cfg(test)]
+pub(crate) const SERVED_PATHS: [&str; 19] = [
+    TOKEN_PATHS[0],
+    TOKEN_PATHS[1],
+    TOKEN_PATHS[2],
+    ACCESS_TOKEN_PATHS[0],
+    ACCESS_TOKEN_PATHS[1],
+    ACCESS_TOKEN_PATHS[2],
+    ACCESS_TOKEN_PATHS[3],
+    "/oauth20/session-token",
+    "/oauth20/introspect",
+    "/oauth20/revoke",
+    "/v1/shoppers",
+    "/v1/shoppers/me",
+    metadata::PATH,
+    "/healthz",
+    "/readyz",
+    openapi::DOCUMENT_PATH,
+    openapi::DOCS_PATH,
+    openapi::DOCS_SLASH_PATH,
+    openapi::DOCS_ASSETS_PATH,
+];
+
+/// Builds the whole application around `service`, with the default [`ServerConfig`].
 pub fn router(service: Arc<TokenService>) -> Router {
+    router_with(service, ServerConfig::default())
+}
+
+/// Builds the whole application around `service` with `config`.
+pub fn router_with(service: Arc<TokenService>, config: ServerConfig) -> Router {
     let state = AppState { service };
+    // Browsers may call these cross-origin from the allow-list (API.md "CORS").
+    let origins = config.cors_origins.as_slice();
     let mut oauth = Router::new();
     for path in TOKEN_PATHS {
-        oauth = oauth.route(path, token::routes());
+        oauth = oauth.route(path, cors::allow(token::routes(), origins, &[Method::POST]));
     }
     for path in ACCESS_TOKEN_PATHS {
-        oauth = oauth.route(path, access_tokens::routes());
+        oauth = oauth.route(
+            path,
+            cors::allow(
+                access_tokens::routes(),
+                origins,
+                &[Method::GET, Method::DELETE],
+            ),
+        );
     }
-    oauth = oauth.route("/oauth20/session-token", session_token::routes());
-    oauth = oauth.route("/v1/shoppers", shoppers::collection_routes());
-    oauth = oauth.route("/v1/shoppers/me", shoppers::me_routes());
+    oauth = oauth.route(
+        "/oauth20/session-token",
+        cors::allow(session_token::routes(), origins, &[Method::GET]),
+    );
+    oauth = oauth.route(
+        "/v1/shoppers",
+        cors::allow(shoppers::collection_routes(), origins, &[Method::POST]),
+    );
+    oauth = oauth.route(
+        "/v1/shoppers/me",
+        cors::allow(shoppers::me_routes(), origins, &[Method::GET, Method::POST]),
+    );
+    // RFC 7662 and RFC 7009.
+    oauth = oauth.route(
+        "/oauth20/introspect",
+        cors::allow(introspect::routes(), origins, &[Method::POST]),
+    );
+    oauth = oauth.route(
+        "/oauth20/revoke",
+        cors::allow(revoke::routes(), origins, &[Method::POST]),
+    );
     // Every answer on these paths carries a token, a session, or an error about one.
     let oauth = oauth.layer(SetResponseHeaderLayer::if_not_present(
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     ));
 
+    // RFC 8414 metadata, only when the public address is known.
+    let mut public = Router::new();
+    if let Some(issuer) = &config.issuer {
+        public = public.route(metadata::PATH, metadata::routes(issuer));
+    }
+
     Router::new()
         .merge(oauth)
+        .merge(public)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route(openapi::DOCUMENT_PATH, openapi::document_routes())
+        .route(openapi::DOCS_PATH, openapi::docs_routes())
+        .route(openapi::DOCS_SLASH_PATH, openapi::docs_routes())
+        .route(openapi::DOCS_ASSETS_PATH, openapi::docs_asset_routes())
         .fallback(error::not_found)
         .with_state(state)
         .layer(middleware::map_response(error::render_method_not_allowed))

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tessera_core::Secret;
 use tessera_core::admin::NewShopper;
 use tessera_core::shoppers::{ShopperError, ShopperView};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -18,6 +19,7 @@ use crate::extract::bearer::bearer_request;
 use crate::extract::client_auth::{Authorization, AuthorizationError, authorization};
 use crate::extract::form::parse_pairs;
 use crate::oauth::token::FORM_BODY_LIMIT;
+use crate::openapi::{CreateShopperFailures, Flag, NoStore, ShopperMeFailures};
 
 /// `POST /v1/shoppers`.
 pub(crate) fn collection_routes() -> MethodRouter<AppState> {
@@ -29,34 +31,110 @@ pub(crate) fn me_routes() -> MethodRouter<AppState> {
     get(show).post(update)
 }
 
-/// The body of `POST /v1/shoppers`; unknown fields are ignored.
-#[derive(Deserialize)]
+/// The body of `POST /v1/shoppers`; unknown fields are ignored, and so is a field that is
+/// null. A shopper needs an `externalReferenceId` or a `username`; a `password` needs a
+/// `username`. Text fields are 1 to 255 characters, not only white space, and hold no
+/// control characters.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = NewShopper)]
 struct NewShopperBody {
+    /// The partner's own id of the shopper (unique).
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     external_reference_id: Option<String>,
+    /// The login name (unique after normalisation: trimmed, lower-cased, NFC).
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     username: Option<String>,
+    /// 1 to 1024 bytes of UTF-8, compared byte for byte; stored as an Argon2id hash.
+    #[schema(min_length = 1)]
     password: Option<String>,
+    /// Given name.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     first_name: Option<String>,
+    /// Family name.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     last_name: Option<String>,
+    /// An e-mail address (it must contain `@`).
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*@[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     email: Option<String>,
+    /// Preferred locale, like `en_US`.
+    #[schema(pattern = "^[a-z]{2}_[A-Z]{2}$")]
     locale: Option<String>,
+    /// Preferred currency, like `USD`.
+    #[schema(pattern = "^[A-Z]{3}$")]
     currency: Option<String>,
 }
 
 /// A shopper as the API shows it; never a password or its hash.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Shopper)]
 struct ShopperBody {
+    /// The shopper's user id (an anonymous visitor's `userId` for a limited token).
+    #[schema(pattern = "^[0-9a-f]{32}$")]
     id: String,
+    /// The partner's id of the shopper, or null.
+    #[schema(required = true)]
     external_reference_id: Option<String>,
+    /// The normalised username; `anonymous` for an anonymous visitor; or null.
+    #[schema(required = true)]
     username: Option<String>,
+    /// Given name, or null.
+    #[schema(required = true)]
     first_name: Option<String>,
+    /// Family name, or null.
+    #[schema(required = true)]
     last_name: Option<String>,
+    /// E-mail address, or null.
+    #[schema(required = true)]
     email: Option<String>,
+    /// The locale (of the session, for `/v1/shoppers/me`).
+    #[schema(required = true)]
     locale: Option<String>,
+    /// The currency (of the session, for `/v1/shoppers/me`).
+    #[schema(required = true)]
     currency: Option<String>,
-    /// A string, as in session details.
+    /// `"false"` for an anonymous visitor, `"true"` otherwise: a string, as in session
+    /// details.
+    #[schema(value_type = Flag)]
     authenticated: &'static str,
+}
+
+/// The session preferences `POST /v1/shoppers/me` changes, from the query string or a form
+/// body: at least one of them, each at most once over both.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "only describes the parameters of POST /v1/shoppers/me"
+)]
+struct Preferences {
+    /// The new locale, like `fr_FR`.
+    #[param(pattern = "^[a-z]{2}_[A-Z]{2}$")]
+    locale: Option<String>,
+    /// The new currency, like `EUR`.
+    #[param(pattern = "^[A-Z]{3}$")]
+    currency: Option<String>,
 }
 
 impl From<ShopperView> for ShopperBody {
@@ -75,6 +153,23 @@ impl From<ShopperView> for ShopperBody {
     }
 }
 
+/// Register a shopper (API.md "Shopper resources").
+///
+/// A confidential client registers a shopper it refers to by its own id, and optionally a
+/// username and password for shopper login.
+#[utoipa::path(
+    post,
+    path = "/v1/shoppers",
+    operation_id = "createShopper",
+    tag = "shoppers",
+    request_body(content = NewShopperBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The shopper, created (on disk before the answer).",
+            body = ShopperBody, headers(("Cache-Control" = inline(NoStore)))),
+        CreateShopperFailures,
+    ),
+    security(("clientBasic" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     uri: Uri,
@@ -148,6 +243,22 @@ async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// The token's shopper (API.md "Shopper resources").
+///
+/// With the session's locale and currency. A limited token gets an anonymous shopper
+/// (`username` `anonymous`, `authenticated` `"false"`); a client token has no shopper.
+#[utoipa::path(
+    get,
+    path = "/v1/shoppers/me",
+    operation_id = "getShopperMe",
+    tag = "shoppers",
+    responses(
+        (status = 200, description = "The token's shopper.", body = ShopperBody,
+            headers(("Cache-Control" = inline(NoStore)))),
+        ShopperMeFailures,
+    ),
+    security(("bearerToken" = []), ("tokenQuery" = [])),
+)]
 async fn show(
     State(state): State<AppState>,
     uri: Uri,
@@ -165,6 +276,25 @@ async fn show(
     Ok(Json(view.into()))
 }
 
+/// Change the session's locale and currency (API.md "Shopper resources").
+///
+/// `locale` and `currency` come from the query string (Digital River style) or, the same
+/// way, from an `application/x-www-form-urlencoded` body; at least one of them, each at
+/// most once over both places. An absent one is left as it is. The change applies to the
+/// session, so every token of it sees it.
+#[utoipa::path(
+    post,
+    path = "/v1/shoppers/me",
+    operation_id = "updateShopperMe",
+    tag = "shoppers",
+    params(Preferences),
+    responses(
+        (status = 200, description = "The token's shopper, with the session's new preferences.",
+            body = ShopperBody, headers(("Cache-Control" = inline(NoStore)))),
+        ShopperMeFailures,
+    ),
+    security(("bearerToken" = []), ("tokenQuery" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     uri: Uri,

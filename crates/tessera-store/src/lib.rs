@@ -3,8 +3,9 @@
 //! [`open`] reads a database URL and returns the matching backend as an
 //! `Arc<dyn tessera_core::Store>`; the rest of Tessera never learns which one it got. Each
 //! backend lives in its own module with its own SQL and its own migrations folder
-//! (`migrations/<backend>/`), so no query ever branches on the database kind. Today there
-//! is SQLite ([`sqlite`]); PostgreSQL comes later.
+//! (`migrations/<backend>/`), so no query ever branches on the database kind: SQLite
+//! ([`sqlite`], one file, one node) and PostgreSQL ([`postgres`], one database shared by
+//! any number of nodes).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,8 +13,12 @@ use std::time::Duration;
 
 use tessera_core::Store;
 
+pub mod postgres;
 pub mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
+pub use postgres::{PostgresStore, PostgresUrl};
 pub use sqlite::SqliteStore;
 
 /// Settings every backend understands.
@@ -23,8 +28,23 @@ pub struct StoreOptions {
     /// SQLite file, or the queue in front of this process's single writer) before the store
     /// answers [`tessera_core::StoreError::Unavailable`], which the server turns into a 503.
     pub busy_timeout: Duration,
-    /// Connections kept for lookups, beside the single writer connection.
+    /// Connections kept for lookups, beside the single writer connection (SQLite).
     pub read_connections: u32,
+    /// The most connections the pool opens (PostgreSQL): the most store operations one
+    /// node runs at once. Further requests queue for a connection.
+    pub max_connections: u32,
+    /// How long a store operation waits for a pooled connection, including opening a new
+    /// one, before answering [`tessera_core::StoreError::Unavailable`] (PostgreSQL). While
+    /// the database is unreachable, requests fail after this long.
+    pub acquire_timeout: Duration,
+    /// The longest one statement may run before the server cancels it, which the store
+    /// answers with [`tessera_core::StoreError::Unavailable`] (PostgreSQL). On PostgreSQL,
+    /// `busy_timeout` is the `lock_timeout`: how long a statement waits for a row lock.
+    pub statement_timeout: Duration,
+    /// Serve even when PostgreSQL's `fsync` or `synchronous_commit` is off (or cannot be
+    /// read), with a warning in the log, instead of refusing to start. Acknowledged writes
+    /// may then be lost in a crash (RELIABILITY P7).
+    pub allow_unsafe_postgres: bool,
 }
 
 impl Default for StoreOptions {
@@ -32,22 +52,25 @@ impl Default for StoreOptions {
         Self {
             busy_timeout: Duration::from_secs(5),
             read_connections: 4,
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+            allow_unsafe_postgres: false,
         }
     }
 }
 
 const SQLITE_EXAMPLE: &str = "sqlite://./tessera-data/tessera.db";
+const POSTGRES_EXAMPLE: &str = "postgres://tessera@db.internal/tessera";
 
 /// Why a store could not be opened. Messages name the file but never repeat the URL, which
 /// for a server database may carry a password.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// A `postgres://` or `postgresql://` URL.
-    #[error("PostgreSQL support is not built yet; use a SQLite URL such as {SQLITE_EXAMPLE}")]
-    PostgresNotBuilt,
     /// A URL whose scheme names no backend Tessera has.
     #[error(
-        "unsupported database URL scheme `{scheme}`; use a SQLite URL such as {SQLITE_EXAMPLE}"
+        "unsupported database URL scheme `{scheme}`; use a SQLite URL such as \
+         {SQLITE_EXAMPLE} or a PostgreSQL URL such as {POSTGRES_EXAMPLE}"
     )]
     UnsupportedScheme {
         /// The scheme as given, or `(none)`.
@@ -106,11 +129,44 @@ pub enum OpenError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// PostgreSQL could not be reached or refused the connection.
+    #[error("cannot connect to PostgreSQL at {target}")]
+    PostgresConnect {
+        /// The database, as [`PostgresUrl`] shows it (never with a password).
+        target: String,
+        /// What went wrong, described without the URL.
+        #[source]
+        source: tessera_core::StoreError,
+    },
+    /// PostgreSQL may acknowledge a commit before it is on disk.
+    #[error(
+        "PostgreSQL at {target} has {setting} = {value}, so it may acknowledge writes that a \
+         crash then loses; turn {setting} on, or start with --allow-unsafe-postgres to serve \
+         anyway"
+    )]
+    UnsafePostgres {
+        /// The database, as [`PostgresUrl`] shows it.
+        target: String,
+        /// `fsync` or `synchronous_commit`.
+        setting: &'static str,
+        /// What the server reported (`unknown` if it could not be read).
+        value: String,
+    },
+    /// The PostgreSQL schema could not be brought up to date.
+    #[error("cannot bring the schema of PostgreSQL at {target} up to date")]
+    PostgresMigrate {
+        /// The database, as [`PostgresUrl`] shows it.
+        target: String,
+        /// The migrator's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// What a database URL points at.
 enum Target {
     Sqlite(PathBuf),
+    Postgres(Box<PostgresUrl>),
 }
 
 impl Target {
@@ -122,7 +178,9 @@ impl Target {
         };
         match scheme.to_ascii_lowercase().as_str() {
             "sqlite" => sqlite_target(rest),
-            "postgres" | "postgresql" => Err(OpenError::PostgresNotBuilt),
+            "postgres" | "postgresql" => {
+                PostgresUrl::parse(url).map(|url| Target::Postgres(Box::new(url)))
+            }
             // Only echo something that looks like a scheme: whatever precedes the first
             // colon of a malformed URL could be a user name or a password.
             other if is_scheme_like(other) => Err(OpenError::UnsupportedScheme {
@@ -169,7 +227,7 @@ fn sqlite_target(rest: &str) -> Result<Target, OpenError> {
 pub fn sqlite_path(database_url: &str) -> Option<PathBuf> {
     match Target::parse(database_url) {
         Ok(Target::Sqlite(path)) => Some(path),
-        Err(_) => None,
+        Ok(Target::Postgres(_)) | Err(_) => None,
     }
 }
 
@@ -178,6 +236,11 @@ pub fn sqlite_path(database_url: &str) -> Option<PathBuf> {
 /// For SQLite (`sqlite://PATH` or `sqlite:PATH`, relative paths from the working
 /// directory) the parent folder and the file are created when missing; an existing file
 /// must pass `PRAGMA quick_check`.
+///
+/// For PostgreSQL (`postgres://` or `postgresql://`, as libpq takes them) the database must
+/// exist; its `fsync` and `synchronous_commit` must be on unless
+/// [`StoreOptions::allow_unsafe_postgres`], and its schema is created or brought up to date
+/// under an advisory lock, so nodes starting at once take turns.
 pub async fn open(database_url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, OpenError> {
     match Target::parse(database_url)? {
         Target::Sqlite(path) => {
@@ -185,7 +248,43 @@ pub async fn open(database_url: &str, options: &StoreOptions) -> Result<Arc<dyn 
             let store = SqliteStore::open(&path, options).await?;
             Ok(Arc::new(store))
         }
+        Target::Postgres(url) => Ok(Arc::new(PostgresStore::open(&url, options).await?)),
     }
+}
+
+/// What [`migrate`] brought a store to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaVersion {
+    /// `SQLite` or `PostgreSQL`.
+    pub backend: &'static str,
+    /// The newest migration this build knows, which the store's schema is now at.
+    pub version: i64,
+    /// That migration's description, e.g. `initial`.
+    pub description: String,
+}
+
+/// Opens the store `database_url` names, which applies any pending migrations (creating
+/// the store if need be, as [`open`] does), closes it again, and reports the schema version.
+pub async fn migrate(
+    database_url: &str,
+    options: &StoreOptions,
+) -> Result<SchemaVersion, OpenError> {
+    let (backend, migrator) = match Target::parse(database_url)? {
+        Target::Sqlite(_) => ("SQLite", &sqlite::MIGRATOR),
+        Target::Postgres(_) => ("PostgreSQL", &postgres::MIGRATOR),
+    };
+    let store = open(database_url, options).await?;
+    store.close().await;
+    let (version, description) = migrator
+        .iter()
+        .last()
+        .map(|m| (m.version, m.description.to_string()))
+        .unwrap_or_default();
+    Ok(SchemaVersion {
+        backend,
+        version,
+        description,
+    })
 }
 
 fn create_parent(path: &Path) -> Result<(), OpenError> {
@@ -242,20 +341,20 @@ mod tests {
     }
 
     #[test]
-    fn postgres_urls_say_postgres_is_not_built_yet() {
+    fn postgres_urls_select_postgres_and_hide_the_password() {
         for url in [
             "postgres://tessera:hunter2@localhost/tessera",
-            "postgresql://localhost/tessera",
+            "postgresql://tessera:hunter2@localhost/tessera",
+            "PostgreSQL://tessera:hunter2@localhost/tessera",
         ] {
-            let Err(error) = Target::parse(url) else {
-                panic!("{url} must be refused");
+            let Ok(Target::Postgres(parsed)) = Target::parse(url) else {
+                panic!("{url} must select PostgreSQL");
             };
-            let message = error.to_string();
-            assert!(
-                message.contains("PostgreSQL support is not built yet"),
-                "{message}"
+            assert_eq!(
+                parsed.to_string(),
+                "postgres://tessera@localhost:5432/tessera"
             );
-            assert!(!message.contains("hunter2"));
+            assert!(!format!("{parsed:?}").contains("hunter2"));
             assert_eq!(sqlite_path(url), None);
         }
     }

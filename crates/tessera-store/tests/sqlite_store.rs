@@ -47,6 +47,7 @@ fn new_client() -> Result<ClientRecord, StoreError> {
         created_at: NOW,
         sessions_revoked_before: None,
         password_encoding: PasswordEncoding::Plain,
+        resource_server: false,
     })
 }
 

@@ -2,7 +2,7 @@
 //! calls one [`Admin`] method, prints the result for a person or, with `--json`, for a
 //! script, and closes the store. They work beside a running server on the same store.
 
-use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::io::{IsTerminal as _, Read as _};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
@@ -14,6 +14,7 @@ use tessera_core::{Secret, Store, StoreError, SystemClock};
 use crate::cli::{
     Cli, ClientCommand, ClientCreateArgs, ClientIdArgs, ShopperCommand, ShopperCreateArgs,
 };
+use crate::output::{print, print_json};
 
 /// Longest password read from standard input, so a wrong pipe cannot exhaust memory.
 const MAX_PASSWORD_BYTES: u64 = 4096;
@@ -88,6 +89,7 @@ fn new_client(args: &ClientCreateArgs) -> anyhow::Result<NewClient> {
         bail!("--name must not be empty");
     }
     new.public = args.public;
+    new.resource_server = args.resource_server;
     if args.grants.is_empty() {
         if args.public {
             // The client credentials grant needs a secret (RFC 6749 §4.4), so a public
@@ -146,12 +148,17 @@ async fn create_client(admin: &Admin, new: NewClient, json: bool) -> anyhow::Res
                 "Created confidential client \"{}\".\n  \
                  client_id:     {}\n  \
                  client_secret: {}\n  \
-                 grants:        {grants}\n\
+                 grants:        {grants}\n{}\
                  The secret is stored only as a hash and will not be shown again; keep it \
                  somewhere safe now.\n",
                 client.name,
                 client.id,
                 secret.expose(),
+                if client.resource_server {
+                    "  resource server: may introspect every client's access tokens\n"
+                } else {
+                    ""
+                },
             ),
             None => format!(
                 "Created public client \"{}\" (it holds no secret).\n  \
@@ -338,6 +345,8 @@ async fn read_password() -> anyhow::Result<Secret> {
 fn client_type(client: &ClientRecord) -> &'static str {
     if client.is_public() {
         "public"
+    } else if client.resource_server {
+        "resource-server"
     } else {
         "confidential"
     }
@@ -358,6 +367,7 @@ fn client_json(client: &ClientRecord) -> serde_json::Value {
         "client_id": client.id,
         "name": client.name,
         "public": client.is_public(),
+        "resource_server": client.resource_server,
         "disabled": client.disabled,
         "grants": client.grants.iter().map(Grant::name).collect::<Vec<_>>(),
         "access_token_ttl": client.access_token_ttl,
@@ -368,20 +378,6 @@ fn client_json(client: &ClientRecord) -> serde_json::Value {
         "password_encoding": client.password_encoding.name(),
         "created_on": client.created_at.to_iso8601(),
     })
-}
-
-fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
-    let mut text = serde_json::to_string(value).context("cannot encode the output")?;
-    text.push('\n');
-    print(&text)
-}
-
-fn print(text: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .context("cannot write to standard output")
 }
 
 #[cfg(test)]
@@ -407,6 +403,17 @@ mod tests {
         assert_eq!(new.grants, GrantSet::default_for_new_client());
         assert!(!new.grants.contains(Grant::Password));
         assert!(!new.public);
+        Ok(())
+    }
+
+    #[test]
+    fn a_resource_server_is_confidential_and_keeps_its_grants() -> anyhow::Result<()> {
+        let new = new_client(&create_args(&["--name", "api", "--resource-server"])?)?;
+        assert!(new.resource_server);
+        assert!(!new.public);
+        assert_eq!(new.grants, GrantSet::default_for_new_client());
+        assert!(!new_client(&create_args(&["--name", "shop"])?)?.resource_server);
+        assert!(create_args(&["--name", "api", "--resource-server", "--public"]).is_err());
         Ok(())
     }
 

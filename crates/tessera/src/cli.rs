@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tessera_core::ServiceConfig;
 use tessera_core::client::{Grant, PasswordEncoding};
+use tessera_server::{CorsOrigin, Issuer};
 
 /// Where the store lives when nothing else is said.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./tessera-data/tessera.db";
@@ -33,7 +34,10 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://./tessera-data/tessera.db";
     propagate_version = true
 )]
 pub struct Cli {
-    /// The store: `sqlite://PATH` (the file and its folder are created on first use).
+    /// The store: `sqlite://PATH` (the file and its folder are created on first use), or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (the database must exist; its
+    /// tables are created on first use). Prefer the environment variable for a URL with a
+    /// password: command lines show up in process listings.
     #[arg(
         long,
         global = true,
@@ -56,6 +60,54 @@ pub struct Cli {
         help_heading = "Store options"
     )]
     pub store_busy_timeout_ms: u64,
+
+    /// PostgreSQL: the most connections this process opens, so the most store operations
+    /// it runs at once; further requests wait for a connection.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_STORE_MAX_CONNECTIONS",
+        default_value_t = 10,
+        value_name = "COUNT",
+        value_parser = clap::value_parser!(u32).range(1..=10_000),
+        help_heading = "Store options"
+    )]
+    pub store_max_connections: u32,
+
+    /// PostgreSQL: how long a request waits for a connection (opening one included) before
+    /// it is answered 503; while the database is down, requests fail after this long.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_STORE_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 5000,
+        value_name = "MILLISECONDS",
+        help_heading = "Store options"
+    )]
+    pub store_acquire_timeout_ms: u64,
+
+    /// PostgreSQL: the longest one statement may run before the server cancels it and the
+    /// request is answered 503. (--store-busy-timeout-ms is PostgreSQL's lock_timeout.)
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_STORE_STATEMENT_TIMEOUT_MS",
+        default_value_t = 10_000,
+        value_name = "MILLISECONDS",
+        help_heading = "Store options"
+    )]
+    pub store_statement_timeout_ms: u64,
+
+    /// PostgreSQL: serve even when the server's fsync or synchronous_commit is off, which
+    /// lets a crash lose writes Tessera already acknowledged (revocations included). Logs a
+    /// warning. Without it, such a server is refused at start.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_ALLOW_UNSAFE_POSTGRES",
+        help_heading = "Store options"
+    )]
+    pub allow_unsafe_postgres: bool,
 
     /// What to do.
     #[command(subcommand)]
@@ -98,6 +150,16 @@ pub enum Command {
                       line on stdout: `gc: deleted N tokens, M sessions and K session tokens in X ms`."
     )]
     Gc,
+    /// Create the store's tables, or bring them up to date, and exit.
+    #[command(
+        long_about = "Create the store named by --database-url, or bring its schema up to \
+                      date, and exit. `tessera serve` and the admin commands do the same when \
+                      they open the store, so this is only needed to migrate ahead of a \
+                      rollout. Safe to run while servers use the store, and from several \
+                      machines at once: on PostgreSQL an advisory lock makes them take turns. \
+                      Prints one line: `migrate: BACKEND schema at version N (DESCRIPTION)`."
+    )]
+    Migrate,
 }
 
 /// Log line format.
@@ -212,6 +274,26 @@ pub struct ServeArgs {
         help_heading = "Shopper login"
     )]
     pub password_hashing_concurrency: u16,
+
+    /// A browser origin (`scheme://host[:port]`, e.g. https://shop.example) allowed to call
+    /// the token, session and shopper endpoints from its pages (CORS); repeat the flag, or
+    /// separate origins with commas. Exact match only: no wildcards, no `null`. None by
+    /// default: no CORS headers, so browsers refuse cross-origin calls.
+    #[arg(
+        long = "cors-origin",
+        env = "TESSERA_CORS_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ',',
+        help_heading = "Browsers"
+    )]
+    pub cors_origins: Vec<CorsOrigin>,
+
+    /// The issuer identifier published at /.well-known/oauth-authorization-server
+    /// (RFC 8414): the public https:// URL clients reach this server at, without query or
+    /// fragment; every endpoint URL in the document is under it [default: http:// and the
+    /// bound address].
+    #[arg(long, env = "TESSERA_ISSUER", value_name = "URL")]
+    pub issuer: Option<Issuer>,
 }
 
 /// The environment variable that may hold the admin token when no --admin-token-file is
@@ -323,6 +405,12 @@ pub struct ClientCreateArgs {
     /// A public client (a browser or mobile app) that holds no secret.
     #[arg(long)]
     pub public: bool,
+
+    /// A resource server: it may introspect every client's access tokens at
+    /// /oauth20/introspect, where other clients see only their own. It keeps the grants it
+    /// is given like any client. Needs a secret, so not with --public.
+    #[arg(long, conflicts_with = "public")]
+    pub resource_server: bool,
 
     /// A grant the client may use; repeat or separate with commas. One of `anonymous`,
     /// `client_credentials`, `password`, `refresh_token` [default: all but `password`].

@@ -11,6 +11,7 @@ mod cli;
 mod keys;
 mod logging;
 mod maintenance;
+mod output;
 mod serve;
 mod session_cmd;
 mod store;
@@ -45,9 +46,11 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     // so their stdout and stderr are only what the person asked for.
     let (format, level) = match &cli.command {
         Command::Serve(args) => (args.log_format, LevelFilter::INFO),
-        Command::Client(_) | Command::Shopper(_) | Command::Session(_) | Command::Gc => {
-            (LogFormat::Text, LevelFilter::WARN)
-        }
+        Command::Client(_)
+        | Command::Shopper(_)
+        | Command::Session(_)
+        | Command::Gc
+        | Command::Migrate => (LogFormat::Text, LevelFilter::WARN),
     };
     logging::init(format, level)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -61,6 +64,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             Command::Shopper(command) => admin_cmd::shopper(cli, command).await,
             Command::Session(command) => session_cmd::session(cli, command).await,
             Command::Gc => session_cmd::gc(cli).await,
+            Command::Migrate => crate::store::migrate(cli).await,
         }
     })
 }

@@ -12,6 +12,7 @@ use tessera_core::admin::{Admin, NewClient};
 use tessera_core::client::{Grant, GrantSet};
 use tessera_core::session_admin::SessionAdmin;
 use tessera_core::{Clock, ServiceConfig, Store, SystemClock, TokenService};
+use tessera_server::Issuer;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
@@ -80,13 +81,28 @@ async fn serve(
 ) -> anyhow::Result<()> {
     // Checked before anything is bound: a missing or weak admin token stops the start-up.
     let admin_token = crate::admin_api::token(args)?;
-    let router = tessera_server::router(service);
+    let mut config = tessera_server::ServerConfig {
+        cors_origins: args.cors_origins.clone(),
+        ..tessera_server::ServerConfig::default()
+    };
+    if !config.cors_origins.is_empty() {
+        let origins: Vec<&str> = config.cors_origins.iter().map(|o| o.as_str()).collect();
+        tracing::info!(origins = %origins.join(" "), "CORS allowed for these origins");
+    }
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    // RFC 8414: the published issuer; without --issuer, the address actually bound.
+    let issuer = args
+        .issuer
+        .clone()
+        .unwrap_or_else(|| Issuer::for_listen_address(address));
+    tracing::info!(%issuer, "issuer of the authorization server metadata");
+    config.issuer = Some(issuer);
+    let router = tessera_server::router_with(service, config);
     announce(address);
 
     let session_admin = Arc::new(

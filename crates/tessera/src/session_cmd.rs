@@ -3,7 +3,7 @@
 //! and closes the store. They work beside a running server on the same store: a revocation
 //! takes effect at the server's next lookup.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use tessera_core::session_admin::SessionAdmin;
 use tessera_core::{AdminError, Store, SystemClock};
 
 use crate::cli::{Cli, SessionCommand, SessionListArgs, SessionRevokeArgs};
+use crate::output::{print, print_json};
 
 /// Runs a `tessera session` command.
 pub async fn session(cli: &Cli, command: &SessionCommand) -> anyhow::Result<()> {
@@ -227,20 +228,6 @@ fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
         text.push('\n');
     }
     text
-}
-
-fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
-    let mut text = serde_json::to_string(value).context("cannot encode the output")?;
-    text.push('\n');
-    print(&text)
-}
-
-fn print(text: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .context("cannot write to standard output")
 }
 
 #[cfg(test)]

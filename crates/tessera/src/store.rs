@@ -1,4 +1,5 @@
-//! Opening the store named by `--database-url`, shared by `serve` and the admin commands.
+//! Opening the store named by `--database-url`, shared by `serve`, the admin commands and
+//! `migrate`.
 
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::Path;
@@ -14,20 +15,48 @@ use crate::cli::Cli;
 /// Opens the store, creating the SQLite file's folder first so that a fresh machine needs
 /// no set-up step.
 pub async fn open(cli: &Cli) -> anyhow::Result<Arc<dyn Store>> {
-    if let Some(folder) = tessera_store::sqlite_path(&cli.database_url)
+    create_sqlite_folder(cli)?;
+    tessera_store::open(&cli.database_url, &options(cli))
+        .await
+        .with_context(|| format!("cannot open the store {}", redacted(&cli.database_url)))
+}
+
+/// Creates the SQLite file's folder, private, when the store is a SQLite file.
+fn create_sqlite_folder(cli: &Cli) -> anyhow::Result<()> {
+    match tessera_store::sqlite_path(&cli.database_url)
         .as_deref()
         .and_then(Path::parent)
         .filter(|folder| !folder.as_os_str().is_empty())
     {
-        create_private_folder(folder)?;
+        Some(folder) => create_private_folder(folder),
+        None => Ok(()),
     }
-    let options = StoreOptions {
+}
+
+/// The store settings the command line gives.
+fn options(cli: &Cli) -> StoreOptions {
+    StoreOptions {
         busy_timeout: Duration::from_millis(cli.store_busy_timeout_ms),
+        max_connections: cli.store_max_connections,
+        acquire_timeout: Duration::from_millis(cli.store_acquire_timeout_ms),
+        statement_timeout: Duration::from_millis(cli.store_statement_timeout_ms),
+        allow_unsafe_postgres: cli.allow_unsafe_postgres,
         ..StoreOptions::default()
-    };
-    tessera_store::open(&cli.database_url, &options)
+    }
+}
+
+/// `tessera migrate`: opens the store, which applies pending migrations, and says where
+/// its schema is now.
+pub async fn migrate(cli: &Cli) -> anyhow::Result<()> {
+    create_sqlite_folder(cli)?;
+    let schema = tessera_store::migrate(&cli.database_url, &options(cli))
         .await
-        .with_context(|| format!("cannot open the store {}", redacted(&cli.database_url)))
+        .with_context(|| format!("cannot migrate the store {}", redacted(&cli.database_url)))?;
+    println!(
+        "migrate: {} schema at version {} ({})",
+        schema.backend, schema.version, schema.description
+    );
+    Ok(())
 }
 
 /// Creates `folder` and any missing parents with mode 0700: the data folder holds the

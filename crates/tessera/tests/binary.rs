@@ -1575,3 +1575,266 @@ async fn help_describes_the_session_commands_and_their_flags() -> anyhow::Result
     }
     Ok(())
 }
+
+/// GET /.well-known/oauth-authorization-server as JSON.
+async fn metadata(server: &Server) -> anyhow::Result<Value> {
+    let response = server
+        .http
+        .get(server.url("/.well-known/oauth-authorization-server"))
+        .timeout(PATIENCE)
+        .send()
+        .await?;
+    ensure!(response.status() == StatusCode::OK, "{}", response.status());
+    Ok(response.json().await?)
+}
+
+#[tokio::test]
+async fn the_issuer_flag_is_published_in_the_metadata_and_checked_at_start() -> anyhow::Result<()> {
+    let data = DataDir::new()?;
+    let mut server = data
+        .serve(&[
+            "--no-bootstrap-client",
+            "--issuer",
+            "https://auth.example.test",
+        ])
+        .await?;
+    let document = metadata(&server).await?;
+    ensure!(
+        document["issuer"] == "https://auth.example.test",
+        "{document}"
+    );
+    for (field, path) in [
+        ("token_endpoint", "/oauth20/token"),
+        ("introspection_endpoint", "/oauth20/introspect"),
+        ("revocation_endpoint", "/oauth20/revoke"),
+    ] {
+        ensure!(
+            document[field] == format!("https://auth.example.test{path}").as_str(),
+            "{field}: {document}"
+        );
+    }
+    server.stop().await?;
+
+    // TESSERA_ISSUER does the same; without either, the issuer is the bound address.
+    let mut server = data
+        .serve_with_env(
+            &["--no-bootstrap-client"],
+            &[("TESSERA_ISSUER", "https://env.example.test/")],
+        )
+        .await?;
+    let document = metadata(&server).await?;
+    ensure!(
+        document["issuer"] == "https://env.example.test",
+        "{document}"
+    );
+    server.stop().await?;
+    let mut server = data.serve(&["--no-bootstrap-client"]).await?;
+    let document = metadata(&server).await?;
+    ensure!(document["issuer"] == server.base.as_str(), "{document}");
+    ensure!(
+        document["token_endpoint"] == format!("{}/oauth20/token", server.base).as_str(),
+        "{document}"
+    );
+    server.stop().await?;
+
+    for bad in [
+        "https://auth.example.test/?tenant=1",
+        "https://auth.example.test/#x",
+        "auth.example.test",
+    ] {
+        let stderr = data
+            .run_err(&["serve", "--listen", "127.0.0.1:0", "--issuer", bad], None)
+            .await?;
+        ensure!(stderr.contains("issuer"), "{bad}: {stderr}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_resource_server_created_with_the_cli_introspects_other_clients_tokens()
+-> anyhow::Result<()> {
+    let data = DataDir::new()?;
+    let storefront = data.create_client("storefront", &[]).await?;
+    let api = data
+        .create_client(
+            "api",
+            &["--resource-server", "--grant", "client_credentials"],
+        )
+        .await?;
+    let refused = data
+        .run_err(
+            &[
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--public",
+                "--resource-server",
+            ],
+            None,
+        )
+        .await?;
+    ensure!(refused.contains("--resource-server"), "{refused}");
+    let listed: Value = serde_json::from_str(
+        data.run_ok(&["client", "list", "--json"], None)
+            .await?
+            .trim(),
+    )?;
+    let flags: Vec<(String, bool)> = listed
+        .as_array()
+        .context("not an array")?
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or_default().to_owned(),
+                c["resource_server"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect();
+    ensure!(
+        flags == [("storefront".to_owned(), false), ("api".to_owned(), true)],
+        "{flags:?}"
+    );
+    let table = data.run_ok(&["client", "list"], None).await?;
+    ensure!(table.contains("resource-server"), "{table}");
+
+    let server = data.serve(&["--no-bootstrap-client"]).await?;
+    let pair = server.anonymous_token(&storefront).await?;
+    let introspect = |who: &Credentials| {
+        server
+            .http
+            .post(server.url("/oauth20/introspect"))
+            .basic_auth(&who.client_id, who.client_secret.as_deref())
+            .form(&[("token", pair.access_token.as_str())])
+            .timeout(PATIENCE)
+            .send()
+    };
+    let seen: Value = introspect(&api).await?.json().await?;
+    ensure!(seen["active"] == true, "{seen}");
+    ensure!(seen["client_id"] == storefront.client_id.as_str(), "{seen}");
+    let other = data.create_client("other", &[]).await?;
+    let hidden: Value = introspect(&other).await?.json().await?;
+    ensure!(hidden == serde_json::json!({"active": false}), "{hidden}");
+    Ok(())
+}
+
+/// A CORS preflight for `POST /oauth20/token` from `origin`.
+async fn preflight(server: &Server, origin: &str) -> anyhow::Result<reqwest::Response> {
+    Ok(server
+        .http
+        .request(reqwest::Method::OPTIONS, server.url("/oauth20/token"))
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type",
+        )
+        .timeout(PATIENCE)
+        .send()
+        .await?)
+}
+
+#[tokio::test]
+async fn cors_origins_come_from_flags_or_the_environment_and_are_checked_at_start()
+-> anyhow::Result<()> {
+    let data = DataDir::new()?;
+    let mut server = data
+        .serve(&[
+            "--no-bootstrap-client",
+            "--cors-origin",
+            "https://Shop.Example:443",
+            "--cors-origin",
+            "http://localhost:3000",
+        ])
+        .await?;
+    for origin in ["https://shop.example", "http://localhost:3000"] {
+        let response = preflight(&server, origin).await?;
+        ensure!(response.status() == 200, "{origin}: {}", response.status());
+        ensure!(
+            header(&response, "access-control-allow-origin") == origin,
+            "{origin}"
+        );
+    }
+    let refused = preflight(&server, "https://shop.example.evil.test").await?;
+    ensure!(refused.status() == 405, "{}", refused.status());
+    ensure!(header(&refused, "access-control-allow-origin").is_empty());
+    server.stop().await?;
+
+    let mut server = data
+        .serve_with_env(
+            &["--no-bootstrap-client"],
+            &[(
+                "TESSERA_CORS_ORIGINS",
+                "https://a.example, https://b.example",
+            )],
+        )
+        .await?;
+    let response = preflight(&server, "https://b.example").await?;
+    ensure!(
+        header(&response, "access-control-allow-origin") == "https://b.example",
+        "{:?}",
+        response.headers()
+    );
+    server.stop().await?;
+
+    // Without the flag there is no CORS at all.
+    let mut server = data.serve(&["--no-bootstrap-client"]).await?;
+    let response = preflight(&server, "https://a.example").await?;
+    ensure!(response.status() == 405, "{}", response.status());
+    ensure!(header(&response, "vary").is_empty());
+    server.stop().await?;
+
+    for bad in [
+        "*",
+        "null",
+        "https://shop.example/",
+        "shop.example",
+        "https://*.shop.example",
+    ] {
+        let stderr = data
+            .run_err(
+                &["serve", "--listen", "127.0.0.1:0", "--cors-origin", bad],
+                None,
+            )
+            .await?;
+        ensure!(stderr.contains("--cors-origin"), "{bad}: {stderr}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_binary_serves_its_openapi_document_and_the_docs_from_itself() -> anyhow::Result<()> {
+    let data = DataDir::new()?;
+    let mut server = data.serve(&["--no-bootstrap-client"]).await?;
+    let document: Value = server
+        .http
+        .get(server.url("/openapi.json"))
+        .timeout(PATIENCE)
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(document["openapi"] == "3.1.0", "{}", document["openapi"]);
+    ensure!(
+        document["paths"]["/oauth20/token"]["post"].is_object(),
+        "no token endpoint in the document"
+    );
+    let page = server
+        .http
+        .get(server.url("/docs"))
+        .timeout(PATIENCE)
+        .send()
+        .await?;
+    ensure!(page.status() == 200, "{}", page.status());
+    ensure!(page.text().await?.contains("swagger-ui-bundle.js"));
+    let asset = server
+        .http
+        .get(server.url("/docs/swagger-ui-bundle.js"))
+        .timeout(PATIENCE)
+        .send()
+        .await?;
+    ensure!(asset.status() == 200, "{}", asset.status());
+    ensure!(asset.bytes().await?.len() > 100_000);
+    server.stop().await?;
+    Ok(())
+}

@@ -23,18 +23,7 @@ impl TokenService {
             .shopper_by_external_reference(external_reference_id)
             .await?
             .ok_or(TokenError::InvalidGrant("unknown external reference id"))?;
-        let seed = SessionSeed {
-            user_id: Some(shopper.id),
-            external_reference_id: shopper.external_reference_id,
-            authenticated: true,
-            locale: shopper
-                .locale
-                .unwrap_or_else(|| client.default_locale.clone()),
-            currency: shopper
-                .currency
-                .unwrap_or_else(|| client.default_currency.clone()),
-            with_refresh_token: true,
-        };
-        self.open_session(client, seed, context).await
+        self.open_session(client, SessionSeed::for_shopper(client, shopper), context)
+            .await
     }
 }

@@ -28,19 +28,8 @@ impl TokenService {
         context: &RequestContext,
     ) -> Result<TokenResponse, TokenError> {
         let shopper = self.authenticate_shopper(client, request, context).await?;
-        let seed = SessionSeed {
-            user_id: Some(shopper.id),
-            external_reference_id: shopper.external_reference_id,
-            authenticated: true,
-            locale: shopper
-                .locale
-                .unwrap_or_else(|| client.default_locale.clone()),
-            currency: shopper
-                .currency
-                .unwrap_or_else(|| client.default_currency.clone()),
-            with_refresh_token: true,
-        };
-        self.open_session(client, seed, context).await
+        self.open_session(client, SessionSeed::for_shopper(client, shopper), context)
+            .await
     }
 
     /// The shopper whose username and password `request` carries, checked under the

@@ -113,6 +113,29 @@ pub(crate) fn client_credentials(
     }
 }
 
+/// The client credentials of a form request that carries no bearer token (introspection,
+/// revocation): `Authorization: Basic`, or `client_id` (and `client_secret`) from the body,
+/// combined as [`client_credentials`] does. Any other scheme and malformed Basic are
+/// `invalid_client`; two `Authorization` headers are `invalid_request`.
+pub(crate) fn form_client_credentials(
+    headers: &HeaderMap,
+    body_client_id: Option<String>,
+    body_client_secret: Option<Secret>,
+) -> Result<Option<ClientCredentials>, TokenError> {
+    let header = match authorization(headers) {
+        Ok(Authorization::Basic(credentials)) => Some(credentials),
+        Ok(Authorization::None) => None,
+        Ok(Authorization::Bearer(_) | Authorization::Other)
+        | Err(AuthorizationError::MalformedBasic) => return Err(TokenError::InvalidClient),
+        Err(AuthorizationError::Repeated) => {
+            return Err(TokenError::InvalidRequest(
+                "more than one Authorization header",
+            ));
+        }
+    };
+    client_credentials(header, body_client_id, body_client_secret)
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;

@@ -5,4 +5,6 @@ pub(crate) mod admin_auth;
 pub(crate) mod bearer;
 pub(crate) mod client_auth;
 pub(crate) mod form;
+pub(crate) mod params;
 pub(crate) mod peer;
+pub(crate) mod token_param;

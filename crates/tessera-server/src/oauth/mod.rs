@@ -2,5 +2,7 @@
 //! the result.
 
 pub(crate) mod access_tokens;
+pub(crate) mod introspect;
+pub(crate) mod revoke;
 pub(crate) mod session_token;
 pub(crate) mod token;

@@ -7,21 +7,44 @@ use axum::http::HeaderMap;
 use axum::routing::{MethodRouter, get};
 use serde::Serialize;
 use tessera_core::TokenError;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::client_auth::{Authorization, AuthorizationError, authorization};
+use crate::openapi::{ClientFailures, NoStore};
 
 /// The session-token endpoint's methods.
 pub(crate) fn routes() -> MethodRouter<AppState> {
     get(mint)
 }
 
-#[derive(Serialize)]
+/// A new session token.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SessionToken)]
 struct SessionTokenBody {
+    /// 32 upper-case hex (128 random bits); accepted for the client that minted it until
+    /// the client's refresh TTL has passed.
+    #[schema(pattern = "^[0-9A-F]{32}$")]
     session_token: String,
 }
 
+/// Mint a session token (API.md §2, "Session-aware").
+///
+/// A storefront back end, authenticated as its client, gets a session token; token requests
+/// of the same client carrying it (`dr_session_token`) share one session.
+#[utoipa::path(
+    get,
+    path = "/oauth20/session-token",
+    operation_id = "mintSessionToken",
+    tag = "tokens",
+    responses(
+        (status = 200, description = "A new session token, on disk before the answer.",
+            body = SessionTokenBody, headers(("Cache-Control" = inline(NoStore)))),
+        ClientFailures,
+    ),
+    security(("clientBasic" = [])),
+)]
 async fn mint(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -1,10 +1,8 @@
 //! `POST /oauth20/token` (API.md §2): the form, the client credentials, and the answer
 //! of RFC 6749 §5.1.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -14,14 +12,16 @@ use tessera_core::Secret;
 use tessera_core::TokenError;
 use tessera_core::grants::TokenRequest;
 use tessera_core::service::RequestContext;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::client_auth::{
     Authorization, AuthorizationError, authorization, client_credentials,
 };
-use crate::extract::form::parse_pairs;
+use crate::extract::params::{ParamRules, Params};
 use crate::extract::peer::PeerAddress;
+use crate::openapi::{NoCache, NoStore, TokenFailures};
 
 /// Largest accepted form body (RELIABILITY.md: 16 KiB on form endpoints).
 pub(crate) const FORM_BODY_LIMIT: usize = 16 * 1024;
@@ -31,15 +31,68 @@ pub(crate) fn routes() -> MethodRouter<AppState> {
     post(issue)
 }
 
-#[derive(Serialize)]
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Serialize, ToSchema)]
+#[schema(as = TokenResponse)]
 struct TokenBody {
+    /// The access token: `tsa_<key id>_<64 base64url characters>`.
+    #[schema(pattern = "^tsa_[A-Za-z0-9]{1,16}_[A-Za-z0-9_-]{64}$")]
     access_token: String,
+    /// Always `bearer` (RFC 6750).
+    #[schema(pattern = "^bearer$")]
     token_type: &'static str,
+    /// Whole seconds the access token lives.
+    #[schema(minimum = 0)]
     expires_in: i64,
+    /// The refresh token, `tsr_<key id>_<64 base64url characters>`; absent for client
+    /// tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^tsr_[A-Za-z0-9]{1,16}_[A-Za-z0-9_-]{64}$")]
     refresh_token: Option<String>,
 }
 
+/// Issue tokens (RFC 6749 §4.3, §4.4, §6; API.md §2).
+///
+/// One endpoint for every grant; the parameters select it:
+///
+/// - anonymous (limited) token: `grant_type=password` with neither `username` nor
+///   `password` (or both `anonymous`);
+/// - shopper login: `grant_type=password`, `username`, `password` (clients allowed the
+///   `password` grant); past a failed-login limit the answer is 429;
+/// - a partner's shopper: `grant_type=client_credentials`, `dr_external_reference_id`
+///   (confidential clients);
+/// - client token: `grant_type=client_credentials` alone (no refresh token);
+/// - refresh: `grant_type=refresh_token`, `refresh_token` (rotation: the old one is
+///   consumed; presenting a consumed one again ends the session);
+/// - upgrade: `dr_limited_token` beside a shopper login or partner-shopper grant;
+/// - session-aware: `dr_session_token` (or `sessionToken`, `session_token`), minted by
+///   `GET /oauth20/session-token`.
+///
+/// Parameters come in the form body; identifiers (`grant_type`, the session token and the
+/// external reference id) may come in the query string instead, secrets never. A parameter
+/// given twice, in one place or across both, is `invalid_request`; an empty one counts as
+/// omitted; unknown ones and `format`, `ts`, `t` are ignored.
+#[utoipa::path(
+    post,
+    path = "/oauth20/token",
+    operation_id = "issueToken",
+    tag = "tokens",
+    params(TokenQuery),
+    request_body(
+        content = Option<TokenForm>,
+        content_type = "application/x-www-form-urlencoded",
+        description = "The grant's parameters. May be empty when everything comes from the \
+                       query string and `Authorization`; a non-empty body of another content \
+                       type is `invalid_request`.",
+    ),
+    responses(
+        (status = 200, description = "Tokens issued, on disk before the answer.",
+            body = TokenBody, headers(
+                ("Cache-Control" = inline(NoStore)), ("Pragma" = inline(NoCache)))),
+        TokenFailures,
+    ),
+    security(("clientBasic" = [])),
+)]
 async fn issue(
     State(state): State<AppState>,
     PeerAddress(client_ip): PeerAddress,
@@ -50,7 +103,7 @@ async fn issue(
     let body = axum::body::to_bytes(body, FORM_BODY_LIMIT)
         .await
         .map_err(|_| ApiError::TokenBodyTooLarge)?;
-    let mut params = TokenParams::collect(query.as_deref(), &headers, &body)?;
+    let mut params = Params::collect(&RULES, query.as_deref(), &headers, &body)?;
     let header_credentials = match authorization(&headers) {
         Ok(Authorization::Basic(credentials)) => Some(credentials),
         Ok(Authorization::None) => None,
@@ -97,10 +150,6 @@ async fn issue(
     Ok(response)
 }
 
-/// The token endpoint's parameters from the query string and the body, under their
-/// canonical names, each at most once.
-struct TokenParams(HashMap<&'static str, String>);
-
 /// Parameters that may come in the query string (API.md §2, §8): identifiers only.
 const QUERY_ALLOWED: [&str; 3] = ["grant_type", "session_token", "external_reference_id"];
 
@@ -130,73 +179,124 @@ fn canonical(name: &str) -> Option<&'static str> {
     })
 }
 
-impl TokenParams {
-    fn collect(query: Option<&str>, headers: &HeaderMap, body: &Bytes) -> Result<Self, TokenError> {
-        let mut params = HashMap::new();
-        let query_pairs = parse_pairs(query.unwrap_or("").as_bytes())
-            .map_err(|e| TokenError::InvalidRequest(e.describe()))?;
-        for (name, value) in query_pairs {
-            let Some(name) = canonical(&name) else {
-                continue;
-            };
-            if SECRETS.contains(&name) {
-                return Err(TokenError::InvalidRequest(
-                    "secrets must not be sent in the query string",
-                ));
-            }
-            if !QUERY_ALLOWED.contains(&name) {
-                return Err(TokenError::InvalidRequest(
-                    "only grant_type, dr_session_token and dr_external_reference_id may be sent in the query string",
-                ));
-            }
-            insert_once(&mut params, name, value)?;
-        }
-        if !body.is_empty() {
-            if !is_form(headers) {
-                return Err(TokenError::InvalidRequest(
-                    "the body must be application/x-www-form-urlencoded",
-                ));
-            }
-            let body_pairs =
-                parse_pairs(body).map_err(|e| TokenError::InvalidRequest(e.describe()))?;
-            for (name, value) in body_pairs {
-                if let Some(name) = canonical(&name) {
-                    insert_once(&mut params, name, value)?;
-                }
-            }
-        }
-        Ok(Self(params))
-    }
+/// What the token endpoint accepts, and where.
+const RULES: ParamRules = ParamRules {
+    canonical,
+    query_allowed: &QUERY_ALLOWED,
+    secrets: &SECRETS,
+    query_refused: "only grant_type, dr_session_token and dr_external_reference_id may be sent in the query string",
+};
 
-    fn take(&mut self, name: &'static str) -> Option<String> {
-        self.0.remove(name)
-    }
+/// The grant types of `grant_type` (case-sensitive).
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "only describes the grant_type parameter")]
+enum GrantType {
+    /// An anonymous token, or a shopper login with `username` and `password`.
+    #[schema(rename = "password")]
+    Password,
+    /// A client token, or a partner's shopper with `dr_external_reference_id`.
+    #[schema(rename = "client_credentials")]
+    ClientCredentials,
+    /// A new token pair for the session of `refresh_token`.
+    #[schema(rename = "refresh_token")]
+    RefreshToken,
 }
 
-/// RFC 6749 §3.1: an empty parameter counts as omitted; §3.2: none may repeat.
-fn insert_once(
-    params: &mut HashMap<&'static str, String>,
-    name: &'static str,
-    value: String,
-) -> Result<(), TokenError> {
-    if value.is_empty() {
-        return Ok(());
-    }
-    if params.insert(name, value).is_some() {
-        return Err(TokenError::InvalidRequest(
-            "a parameter was given more than once",
-        ));
-    }
-    Ok(())
+/// The token endpoint's form parameters (API.md §2). Which ones a request needs depends on
+/// its grant; each at most once. Values hold no control characters (the form decoder
+/// refuses them).
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "only describes the token endpoint's form body")]
+struct TokenForm {
+    /// The grant; here or in the query string.
+    grant_type: Option<GrantType>,
+    /// The shopper's username (shopper login); `anonymous` with password `anonymous` asks
+    /// for an anonymous token.
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    username: Option<String>,
+    /// The shopper's password (shopper login): plain, or base64 of its UTF-8 bytes for a
+    /// client configured so.
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    password: Option<String>,
+    /// The refresh token to rotate (`grant_type=refresh_token`).
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    refresh_token: Option<String>,
+    /// Any scope is `invalid_scope`: tokens are unscoped.
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    scope: Option<String>,
+    /// The client's API key, when it does not use Basic (RFC 6749 §2.3.1); alone for a
+    /// public client.
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    client_id: Option<String>,
+    /// The client's secret, with `client_id`, when it does not use Basic.
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    client_secret: Option<String>,
+    /// The anonymous access token to upgrade to the shopper's session.
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    dr_limited_token: Option<String>,
+    /// The partner's id of the shopper (`grant_type=client_credentials`).
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    dr_external_reference_id: Option<String>,
+    /// Alias of `dr_external_reference_id`.
+    #[schema(
+        rename = "externalReferenceId",
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    external_reference_id: Option<String>,
+    /// A session token from `GET /oauth20/session-token`: the session to join.
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    dr_session_token: Option<String>,
+    /// Alias of `dr_session_token`.
+    #[schema(rename = "sessionToken", pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    session_token_camel: Option<String>,
+    /// Alias of `dr_session_token`.
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    session_token: Option<String>,
+    /// Ignored (`format=json` in Digital River clients).
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    format: Option<String>,
+    /// Ignored (cache-busting).
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    ts: Option<String>,
+    /// Ignored (cache-busting).
+    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    t: Option<String>,
 }
 
-fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| {
-            mime.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
+/// What the token endpoint takes from the query string: identifiers only, never secrets
+/// (`client_secret`, `password`, `refresh_token`, `dr_limited_token` there are
+/// `invalid_request`, and so are `username`, `client_id` and `scope`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(dead_code, reason = "only describes the token endpoint's query string")]
+struct TokenQuery {
+    /// The grant, when not in the body.
+    grant_type: Option<GrantType>,
+    /// A session token, when not in the body.
+    #[param(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    dr_session_token: Option<String>,
+    /// Alias of `dr_session_token`.
+    #[param(rename = "sessionToken", pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    session_token_camel: Option<String>,
+    /// Alias of `dr_session_token`.
+    #[param(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    session_token: Option<String>,
+    /// The partner's id of the shopper, when not in the body.
+    #[param(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    dr_external_reference_id: Option<String>,
+    /// Alias of `dr_external_reference_id`.
+    #[param(
+        rename = "externalReferenceId",
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    external_reference_id: Option<String>,
+    /// Ignored.
+    #[param(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    format: Option<String>,
+    /// Ignored (cache-busting).
+    #[param(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    ts: Option<String>,
+    /// Ignored (cache-busting).
+    #[param(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    t: Option<String>,
 }

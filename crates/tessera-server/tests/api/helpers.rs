@@ -23,7 +23,9 @@ use tessera_core::store::{
 };
 use tessera_core::token::{TokenHash, TokenKeys};
 use tessera_core::{Clock, ManualClock, ServiceConfig, Store, StoreError, Timestamp, TokenService};
+use tessera_server::ServerConfig;
 use tessera_store::StoreOptions;
+use tessera_store::test_support::TestDatabase;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
@@ -69,6 +71,9 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     admin_shutdown: Option<oneshot::Sender<()>>,
     _dir: TempDir,
+    /// The PostgreSQL database behind the store when `TESSERA_TEST_STORE=postgres`,
+    /// dropped with the app.
+    _postgres: Option<TestDatabase>,
 }
 
 /// The admin token `spawn_app` configures.
@@ -107,7 +112,15 @@ pub async fn spawn_app_with_options_and_config(
     options: StoreOptions,
     config: ServiceConfig,
 ) -> TestApp {
-    match try_spawn(options, config).await {
+    match try_spawn(options, config, ServerConfig::default()).await {
+        Ok(app) => app,
+        Err(error) => panic!("test app did not start: {error}"),
+    }
+}
+
+/// An app whose public router runs with `server` (CORS origins, ...).
+pub async fn spawn_app_with_server_config(server: ServerConfig) -> TestApp {
+    match try_spawn(StoreOptions::default(), service_config(), server).await {
         Ok(app) => app,
         Err(error) => panic!("test app did not start: {error}"),
     }
@@ -116,10 +129,24 @@ pub async fn spawn_app_with_options_and_config(
 async fn try_spawn(
     options: StoreOptions,
     config: ServiceConfig,
+    server: ServerConfig,
 ) -> Result<TestApp, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let database = dir.path().join("tessera.db");
-    let url = format!("sqlite://{}", database.display());
+    // `TESSERA_TEST_STORE=postgres` runs the same tests on a fresh PostgreSQL database
+    // (`.ci/test` does, after the SQLite run).
+    let postgres = match std::env::var("TESSERA_TEST_STORE").as_deref() {
+        Ok("postgres") => Some(
+            TestDatabase::create()
+                .await?
+                .ok_or("TESSERA_TEST_STORE=postgres, but PostgreSQL is not reachable")?,
+        ),
+        _ => None,
+    };
+    let url = match &postgres {
+        Some(postgres) => postgres.url().to_owned(),
+        None => format!("sqlite://{}", database.display()),
+    };
     let real = tessera_store::open(&url, &options).await?;
     let lookups = Arc::new(AtomicUsize::new(0));
     let store: Arc<dyn Store> = Arc::new(CountingStore {
@@ -144,7 +171,15 @@ async fn try_spawn(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = format!("http://{}", listener.local_addr()?);
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let router = tessera_server::router(Arc::new(service));
+    // The metadata's issuer defaults to the bound address, as `tessera serve` does.
+    let server = ServerConfig {
+        issuer: Some(match server.issuer {
+            Some(issuer) => issuer,
+            None => tessera_server::Issuer::parse(&address)?,
+        }),
+        ..server
+    };
+    let router = tessera_server::router_with(Arc::new(service), server);
     tokio::spawn(async move {
         let _ = tessera_server::serve(listener, router, async {
             let _ = stopped.await;
@@ -188,6 +223,7 @@ async fn try_spawn(
         shutdown: Some(shutdown),
         admin_shutdown: Some(admin_shutdown),
         _dir: dir,
+        _postgres: postgres,
     })
 }
 

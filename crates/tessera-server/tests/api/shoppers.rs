@@ -107,6 +107,11 @@ async fn registering_needs_a_confidential_client_and_valid_fields() {
             "overlong id",
             json!({"externalReferenceId": "a".repeat(300)}),
         ),
+        (
+            "NUL in a name",
+            json!({"externalReferenceId": "y", "firstName": "A\u{0}B"}),
+        ),
+        ("newline in an id", json!({"externalReferenceId": "y\nz"})),
         ("not an object", json!(["externalReferenceId"])),
     ] {
         let answer = register(&app, Some(&app.client.basic()), body).await;

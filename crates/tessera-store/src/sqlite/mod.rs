@@ -31,7 +31,7 @@ use self::error::store_error;
 use self::rows::Columns;
 use crate::{OpenError, StoreOptions};
 
-static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// A Tessera store in one SQLite file.
 ///
@@ -223,6 +223,7 @@ impl ClientStore for SqliteStore {
             .bind(client.created_at.millis())
             .bind(client.sessions_revoked_before.map(Timestamp::millis))
             .bind(client.password_encoding.name())
+            .bind(client.resource_server)
             .execute(&self.write)
             .await
             .map_err(store_error)?;

@@ -79,6 +79,7 @@ pub(crate) fn client(columns: &mut Columns<'_>) -> Result<ClientRecord, StoreErr
         password_encoding: PasswordEncoding::parse(columns.take()?).ok_or_else(|| {
             StoreError::Corrupt("a client has an unknown password encoding".to_owned())
         })?,
+        resource_server: columns.take()?,
     })
 }
 

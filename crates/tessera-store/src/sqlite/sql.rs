@@ -6,7 +6,7 @@ macro_rules! client_columns {
     () => {
         "c.id, c.name, c.secret_hash, c.grants, c.disabled, c.access_token_ttl, \
          c.refresh_token_ttl, c.default_locale, c.default_currency, c.theme_id, c.created_at, \
-         c.sessions_revoked_before, c.password_encoding"
+         c.sessions_revoked_before, c.password_encoding, c.resource_server"
     };
 }
 
@@ -37,8 +37,8 @@ macro_rules! token_columns {
 
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, secret_hash, grants, \
      disabled, access_token_ttl, refresh_token_ttl, default_locale, default_currency, theme_id, \
-     created_at, sessions_revoked_before, password_encoding) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+     created_at, sessions_revoked_before, password_encoding, resource_server) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 pub(crate) const CLIENT_BY_ID: &str = concat!(
     "SELECT ",

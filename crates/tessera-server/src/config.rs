@@ -1,0 +1,19 @@
+//! What the public router needs beyond the token service: settings of the HTTP face
+//! itself, which the binary takes from its command line.
+
+use crate::cors::CorsOrigin;
+use crate::metadata::Issuer;
+
+/// Settings of the public router. `ServerConfig::default()` is what
+/// [`router`](crate::router) uses: no CORS.
+#[derive(Clone, Debug, Default)]
+pub struct ServerConfig {
+    /// Browser origins allowed to call the token, session, session-token and shopper
+    /// endpoints cross-origin (exact match). Empty: no CORS headers at all, and browsers
+    /// refuse cross-origin calls.
+    pub cors_origins: Vec<CorsOrigin>,
+    /// The issuer identifier published at `/.well-known/oauth-authorization-server`
+    /// (RFC 8414), under which every endpoint URL there is given. `None`: no metadata
+    /// document (404), since the router alone cannot know its public address.
+    pub issuer: Option<Issuer>,
+}

@@ -1,0 +1,243 @@
+//! Session tokens and the session changes that use them (`SessionJoinStore`): each
+//! change is one transaction whose first statement re-checks its precondition, holding
+//! the row it checked until the commit, and writes nothing when it no longer holds.
+
+use async_trait::async_trait;
+use sqlx::PgConnection;
+use tessera_core::session::{SessionRecord, TokenRecord};
+use tessera_core::session_token::{SessionTokenLookup, SessionTokenRecord};
+use tessera_core::store::{SessionJoinStore, SessionStore};
+use tessera_core::token::TokenHash;
+use tessera_core::{StoreError, Timestamp};
+
+use super::error::Failure;
+use super::rows::{self, Columns};
+use super::{PostgresStore, bind_hash, retrying, sql, storable};
+
+/// Inserts a session row on an open transaction.
+pub(super) async fn insert_session_row(
+    conn: &mut PgConnection,
+    session: &SessionRecord,
+) -> Result<(), Failure> {
+    sqlx::query(sql::INSERT_SESSION)
+        .bind(&session.id)
+        .bind(&session.client_id)
+        .bind(&session.user_id)
+        .bind(&session.external_reference_id)
+        .bind(session.authenticated)
+        .bind(&session.locale)
+        .bind(&session.currency)
+        .bind(&session.cart_id)
+        .bind(&session.client_ip)
+        .bind(&session.session_tag)
+        .bind(session.created_at.millis())
+        .bind(session.last_accessed.millis())
+        .bind(session.expires_at.millis())
+        .bind(bind_hash(&session.newest_access))
+        .bind(session.revoked_at.map(Timestamp::millis))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Inserts token rows on an open transaction.
+pub(super) async fn insert_token_rows<'t>(
+    conn: &mut PgConnection,
+    tokens: impl IntoIterator<Item = &'t TokenRecord>,
+) -> Result<(), Failure> {
+    for token in tokens {
+        sqlx::query(sql::INSERT_TOKEN)
+            .bind(bind_hash(&token.hash))
+            .bind(token.kind.as_str())
+            .bind(&token.session_id)
+            .bind(&token.client_id)
+            .bind(token.issued_at.millis())
+            .bind(token.expires_at.millis())
+            .bind(token.revoked_at.map(Timestamp::millis))
+            .bind(token.consumed_at.map(Timestamp::millis))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl SessionJoinStore for PostgresStore {
+    async fn insert_session_token(&self, record: &SessionTokenRecord) -> Result<(), StoreError> {
+        retrying("insert_session_token", || {
+            Box::pin(async move {
+                sqlx::query(sql::INSERT_SESSION_TOKEN)
+                    .bind(bind_hash(&record.hash))
+                    .bind(&record.client_id)
+                    .bind(&record.session_id)
+                    .bind(record.created_at.millis())
+                    .bind(record.expires_at.millis())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn lookup_session_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<SessionTokenLookup>, StoreError> {
+        let found = retrying("lookup_session_token", || {
+            Box::pin(async move {
+                let row = sqlx::query(sql::SESSION_TOKEN_BY_HASH)
+                    .bind(bind_hash(hash))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row
+                    .map(|row| rows::session_token(&mut Columns::new(&row)))
+                    .transpose()?)
+            })
+        })
+        .await?;
+        let Some((record, newest_access)) = found else {
+            return Ok(None);
+        };
+        let bound = match newest_access {
+            Some(newest) => self.lookup_token(&newest).await?,
+            None => None,
+        };
+        Ok(Some(SessionTokenLookup { record, bound }))
+    }
+
+    async fn insert_bound_session(
+        &self,
+        hash: &TokenHash,
+        previous: Option<&str>,
+        session: &SessionRecord,
+        tokens: &[TokenRecord],
+    ) -> Result<bool, StoreError> {
+        if !previous.is_none_or(storable) {
+            return Ok(false);
+        }
+        retrying("insert_bound_session", || {
+            Box::pin(async move {
+                let mut tx = self.pool.begin().await?;
+                let bound = sqlx::query(sql::BIND_SESSION_TOKEN)
+                    .bind(&session.id)
+                    .bind(bind_hash(hash))
+                    .bind(previous)
+                    .execute(&mut *tx)
+                    .await?;
+                if bound.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                insert_session_row(&mut tx, session).await?;
+                insert_token_rows(&mut tx, tokens).await?;
+                tx.commit().await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn add_session_tokens(
+        &self,
+        session_id: &str,
+        newest_access: &TokenHash,
+        tokens: &[TokenRecord],
+    ) -> Result<bool, StoreError> {
+        if !storable(session_id) {
+            return Ok(false);
+        }
+        retrying("add_session_tokens", || {
+            Box::pin(async move {
+                let mut tx = self.pool.begin().await?;
+                let live = sqlx::query(sql::SET_NEWEST_ACCESS_IF_LIVE)
+                    .bind(bind_hash(newest_access))
+                    .bind(session_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if live.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                insert_token_rows(&mut tx, tokens).await?;
+                tx.commit().await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn upgrade_session(
+        &self,
+        previous: &str,
+        now: Timestamp,
+        session: &SessionRecord,
+        tokens: &[TokenRecord],
+    ) -> Result<bool, StoreError> {
+        if !storable(previous) {
+            return Ok(false);
+        }
+        retrying("upgrade_session", || {
+            Box::pin(async move {
+                let mut tx = self.pool.begin().await?;
+                let ended = sqlx::query(sql::END_ANONYMOUS_SESSION)
+                    .bind(now.millis())
+                    .bind(previous)
+                    .execute(&mut *tx)
+                    .await?;
+                if ended.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                insert_session_row(&mut tx, session).await?;
+                insert_token_rows(&mut tx, tokens).await?;
+                sqlx::query(sql::REBIND_SESSION_TOKENS)
+                    .bind(&session.id)
+                    .bind(previous)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn delete_expired_session_tokens(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        retrying("delete_expired_session_tokens", || {
+            Box::pin(async move {
+                let done = sqlx::query(sql::DELETE_EXPIRED_SESSION_TOKENS)
+                    .bind(now.millis())
+                    .bind(i64::from(limit))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            })
+        })
+        .await
+    }
+
+    async fn set_session_preferences(
+        &self,
+        session_id: &str,
+        locale: Option<&str>,
+        currency: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        if !storable(session_id) {
+            return Ok(false);
+        }
+        retrying("set_session_preferences", || {
+            Box::pin(async move {
+                let done = sqlx::query(sql::SET_SESSION_PREFERENCES)
+                    .bind(locale)
+                    .bind(currency)
+                    .bind(session_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            })
+        })
+        .await
+    }
+}

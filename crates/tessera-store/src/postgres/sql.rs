@@ -1,0 +1,277 @@
+//! Every SQL statement the PostgreSQL store runs, beside the column lists its row decoders
+//! (`rows.rs`) read in order. The statements say what the SQLite ones say (the rules are
+//! the same), in PostgreSQL's dialect: `$n` parameters, BOOLEAN columns, `GREATEST`, and
+//! `IS NOT DISTINCT FROM` for a comparison that matches NULL.
+//!
+//! Conditional writes rely on PostgreSQL's READ COMMITTED rule for `UPDATE`: a row changed
+//! by a concurrent transaction is waited for and its condition checked again against the
+//! committed version, so of two racing conditional updates of one row only one matches.
+
+/// Client columns, in the order `rows::client` reads them.
+macro_rules! client_columns {
+    () => {
+        "c.id, c.name, c.secret_hash, c.grants, c.disabled, c.access_token_ttl, \
+         c.refresh_token_ttl, c.default_locale, c.default_currency, c.theme_id, c.created_at, \
+         c.sessions_revoked_before, c.password_encoding, c.resource_server"
+    };
+}
+
+/// Shopper columns, in the order `rows::shopper` reads them.
+macro_rules! shopper_columns {
+    () => {
+        "p.id, p.external_reference_id, p.username, p.password_hash, p.locale, p.currency, \
+         p.created_at, p.first_name, p.last_name, p.email"
+    };
+}
+
+/// Session columns, in the order `rows::session` reads them.
+macro_rules! session_columns {
+    () => {
+        "s.id, s.client_id, s.user_id, s.external_reference_id, s.authenticated, s.locale, \
+         s.currency, s.cart_id, s.client_ip, s.session_tag, s.created_at, s.last_accessed, \
+         s.expires_at, s.newest_access, s.revoked_at"
+    };
+}
+
+/// Token columns, in the order `rows::token` reads them.
+macro_rules! token_columns {
+    () => {
+        "t.hash, t.kind, t.session_id, t.client_id, t.issued_at, t.expires_at, t.revoked_at, \
+         t.consumed_at"
+    };
+}
+
+pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, secret_hash, grants, \
+     disabled, access_token_ttl, refresh_token_ttl, default_locale, default_currency, theme_id, \
+     created_at, sessions_revoked_before, password_encoding, resource_server) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+pub(crate) const CLIENT_BY_ID: &str = concat!(
+    "SELECT ",
+    client_columns!(),
+    " FROM clients c WHERE c.id = $1"
+);
+
+// seq breaks ties between clients created in the same millisecond by insertion order.
+pub(crate) const ALL_CLIENTS: &str = concat!(
+    "SELECT ",
+    client_columns!(),
+    " FROM clients c ORDER BY c.created_at, c.seq"
+);
+
+pub(crate) const SET_CLIENT_SECRET: &str = "UPDATE clients SET secret_hash = $1 WHERE id = $2";
+
+/// PostgreSQL counts matched rows, so setting the value a client already has is `true`, as
+/// on SQLite.
+pub(crate) const SET_CLIENT_DISABLED: &str = "UPDATE clients SET disabled = $1 WHERE id = $2";
+
+pub(crate) const INSERT_SHOPPER: &str = "INSERT INTO shoppers (id, external_reference_id, \
+     username, password_hash, locale, currency, created_at, first_name, last_name, email) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+pub(crate) const SHOPPER_BY_ID: &str = concat!(
+    "SELECT ",
+    shopper_columns!(),
+    " FROM shoppers p WHERE p.id = $1"
+);
+
+/// Usernames are stored normalised (`tessera_core::shopper::normalize_username`), so this
+/// is an exact match on the UNIQUE column's index.
+pub(crate) const SHOPPER_BY_USERNAME: &str = concat!(
+    "SELECT ",
+    shopper_columns!(),
+    " FROM shoppers p WHERE p.username = $1"
+);
+
+pub(crate) const SHOPPER_BY_EXTERNAL_REFERENCE: &str = concat!(
+    "SELECT ",
+    shopper_columns!(),
+    " FROM shoppers p WHERE p.external_reference_id = $1"
+);
+
+pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions (id, client_id, user_id, \
+     external_reference_id, authenticated, locale, currency, cart_id, client_ip, session_tag, \
+     created_at, last_accessed, expires_at, newest_access, revoked_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+
+pub(crate) const INSERT_TOKEN: &str = "INSERT INTO tokens (hash, kind, session_id, client_id, \
+     issued_at, expires_at, revoked_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// One read by primary keys all the way: the token's hash, its session's id, the session's
+/// client's id, and (a LEFT JOIN, NULL when never set) the shopper's revocation watermark
+/// by the session's user id. One statement, so one snapshot: a revocation committed
+/// before it started is seen.
+pub(crate) const LOOKUP_TOKEN: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    ", ",
+    session_columns!(),
+    ", ",
+    client_columns!(),
+    ", w.sessions_revoked_before",
+    " FROM tokens t JOIN sessions s ON s.id = t.session_id JOIN clients c ON c.id = s.client_id \
+     LEFT JOIN shopper_watermarks w ON w.user_id = s.user_id \
+     WHERE t.hash = $1"
+);
+
+/// Logout (API.md §4) as one conditional write: the check that `$3` is still the newest
+/// access token and the revocation cannot be separated by a concurrent refresh.
+pub(crate) const END_SESSION_IF_NEWEST: &str = "UPDATE sessions SET revoked_at = $1 \
+     WHERE id = $2 AND newest_access = $3 AND revoked_at IS NULL";
+
+/// The first revocation wins and keeps its time; a token of an ended session is already
+/// dead, so revoking it again reports nothing done.
+pub(crate) const REVOKE_TOKEN: &str = "UPDATE tokens SET revoked_at = $1 \
+     WHERE hash = $2 AND revoked_at IS NULL \
+     AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = tokens.session_id AND s.revoked_at IS NULL)";
+
+/// Ends a whole session; the first revocation wins and keeps its time.
+pub(crate) const REVOKE_SESSION: &str =
+    "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+
+/// Refresh-token rotation, step one: consume the refresh token `$2` of session `$3` only if
+/// it is still unconsumed and unrevoked and its session is alive. A concurrent rotation of
+/// the same token holds the row until it commits, after which this condition is checked
+/// again against the consumed row and matches nothing: of two racing refreshes of one
+/// token exactly one succeeds.
+pub(crate) const CONSUME_REFRESH: &str = "UPDATE tokens SET consumed_at = $1 \
+     WHERE hash = $2 AND session_id = $3 AND kind = 'refresh' \
+     AND consumed_at IS NULL AND revoked_at IS NULL \
+     AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = tokens.session_id AND s.revoked_at IS NULL)";
+
+/// Refresh-token rotation, last step: the new access token becomes the one whose deletion
+/// logs out (API.md §4).
+pub(crate) const SET_NEWEST_ACCESS: &str = "UPDATE sessions SET newest_access = $1 WHERE id = $2";
+
+/// Only forward: a late, out-of-order touch never moves `last_accessed` back.
+pub(crate) const TOUCH_SESSION: &str =
+    "UPDATE sessions SET last_accessed = $1 WHERE id = $2 AND last_accessed < $1";
+
+/// The start-up durability checks (RELIABILITY P7): both must be `on` (for
+/// `synchronous_commit`, anything but `off`).
+pub(crate) const SHOW_FSYNC: &str = "SHOW fsync";
+
+pub(crate) const SHOW_SYNCHRONOUS_COMMIT: &str = "SHOW synchronous_commit";
+
+pub(crate) const PING: &str = "SELECT 1";
+
+pub(crate) const INSERT_SESSION_TOKEN: &str = "INSERT INTO session_tokens (hash, client_id, \
+     session_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+
+/// A session token with its bound session's newest access token, through which the store
+/// then reads the session as any lookup does.
+pub(crate) const SESSION_TOKEN_BY_HASH: &str = "SELECT st.hash, st.client_id, st.session_id, \
+     st.created_at, st.expires_at, s.newest_access FROM session_tokens st \
+     LEFT JOIN sessions s ON s.id = st.session_id WHERE st.hash = $1";
+
+/// Binds a session token to a new session only if its binding is still what the caller saw
+/// (`$3` NULL: unbound).
+pub(crate) const BIND_SESSION_TOKEN: &str = "UPDATE session_tokens SET session_id = $1 \
+     WHERE hash = $2 AND session_id IS NOT DISTINCT FROM $3";
+
+/// Joining a session: the new access token becomes the newest, if the session still lives.
+pub(crate) const SET_NEWEST_ACCESS_IF_LIVE: &str = "UPDATE sessions SET newest_access = $1 \
+     WHERE id = $2 AND revoked_at IS NULL";
+
+/// An upgrade ends the anonymous session, and with it the limited token and its refresh
+/// token, only if it is still live and still anonymous.
+pub(crate) const END_ANONYMOUS_SESSION: &str = "UPDATE sessions SET revoked_at = $1 \
+     WHERE id = $2 AND revoked_at IS NULL AND authenticated = FALSE";
+
+pub(crate) const REBIND_SESSION_TOKENS: &str =
+    "UPDATE session_tokens SET session_id = $1 WHERE session_id = $2";
+
+/// `POST /v1/shoppers/me`: a NULL parameter leaves that preference as it is.
+pub(crate) const SET_SESSION_PREFERENCES: &str = "UPDATE sessions \
+     SET locale = coalesce($1, locale), currency = coalesce($2, currency) \
+     WHERE id = $3 AND revoked_at IS NULL";
+
+// Logout everywhere and expiry clean-up (`SessionAdminStore`, `session_admin.rs`).
+
+/// A shopper's watermark, which only ever moves forward.
+pub(crate) const SET_SHOPPER_WATERMARK: &str = "INSERT INTO shopper_watermarks \
+     (user_id, sessions_revoked_before) VALUES ($1, $2) \
+     ON CONFLICT (user_id) DO UPDATE SET sessions_revoked_before = \
+     GREATEST(shopper_watermarks.sessions_revoked_before, EXCLUDED.sessions_revoked_before)";
+
+/// A client's watermark, which only ever moves forward (`GREATEST` skips a NULL); matches
+/// no row for an unknown client.
+pub(crate) const SET_CLIENT_WATERMARK: &str = "UPDATE clients SET sessions_revoked_before = \
+     GREATEST(sessions_revoked_before, $1) WHERE id = $2";
+
+/// Records (or moves forward) the tidy-up a new watermark needs.
+pub(crate) const ADD_PENDING_TIDY_UP: &str = "INSERT INTO pending_tidy_ups \
+     (owner_kind, owner_id, sessions_revoked_before) VALUES ($1, $2, $3) \
+     ON CONFLICT (owner_kind, owner_id) DO UPDATE SET sessions_revoked_before = \
+     GREATEST(pending_tidy_ups.sessions_revoked_before, EXCLUDED.sessions_revoked_before)";
+
+pub(crate) const PENDING_TIDY_UPS: &str = "SELECT owner_kind, owner_id, sessions_revoked_before \
+     FROM pending_tidy_ups ORDER BY sessions_revoked_before, owner_kind, owner_id LIMIT $1";
+
+/// One tidy-up batch for a shopper's watermark, through `sessions_by_user`. The outer
+/// `revoked_at IS NULL` is checked again on a row revoked meanwhile, so an earlier
+/// revocation keeps its time.
+pub(crate) const TIDY_UP_SHOPPER_SESSIONS: &str = "UPDATE sessions SET revoked_at = $1 \
+     WHERE revoked_at IS NULL AND id IN (SELECT id FROM sessions WHERE user_id = $2 \
+     AND created_at <= $3 AND revoked_at IS NULL LIMIT $4)";
+
+/// One tidy-up batch for a client's watermark, through `sessions_by_client`.
+pub(crate) const TIDY_UP_CLIENT_SESSIONS: &str = "UPDATE sessions SET revoked_at = $1 \
+     WHERE revoked_at IS NULL AND id IN (SELECT id FROM sessions WHERE client_id = $2 \
+     AND created_at <= $3 AND revoked_at IS NULL LIMIT $4)";
+
+/// A finished tidy-up, unless a newer watermark replaced it meanwhile.
+pub(crate) const FINISH_TIDY_UP: &str = "DELETE FROM pending_tidy_ups \
+     WHERE owner_kind = $1 AND owner_id = $2 AND sessions_revoked_before = $3";
+
+/// One session with its client and its shopper's watermark, by primary keys.
+pub(crate) const SESSION_BY_ID: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    ", ",
+    client_columns!(),
+    ", w.sessions_revoked_before",
+    " FROM sessions s JOIN clients c ON c.id = s.client_id \
+     LEFT JOIN shopper_watermarks w ON w.user_id = s.user_id WHERE s.id = $1"
+);
+
+/// A shopper's sessions that may be live, through `sessions_by_user`.
+pub(crate) const SHOPPER_SESSIONS: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    ", ",
+    client_columns!(),
+    ", w.sessions_revoked_before",
+    " FROM sessions s JOIN clients c ON c.id = s.client_id \
+     LEFT JOIN shopper_watermarks w ON w.user_id = s.user_id \
+     WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+     AND (w.sessions_revoked_before IS NULL OR s.created_at > w.sessions_revoked_before) \
+     ORDER BY s.created_at, s.id LIMIT $3"
+);
+
+pub(crate) const SET_SESSION_CART: &str =
+    "UPDATE sessions SET cart_id = $1 WHERE id = $2 AND revoked_at IS NULL";
+
+/// Expired access tokens, through the partial index `access_tokens_by_expiry`.
+pub(crate) const DELETE_EXPIRED_ACCESS_TOKENS: &str = "DELETE FROM tokens WHERE hash IN \
+     (SELECT hash FROM tokens WHERE kind = 'access' AND expires_at <= $1 LIMIT $2)";
+
+/// Expired sessions, oldest first, through `sessions_by_expiry`.
+pub(crate) const EXPIRED_SESSIONS: &str =
+    "SELECT id FROM sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2";
+
+/// Revoked sessions, through the partial index `sessions_revoked`.
+pub(crate) const REVOKED_SESSIONS: &str =
+    "SELECT id FROM sessions WHERE revoked_at IS NOT NULL LIMIT $1";
+
+/// Up to `$2` tokens of one session, through `tokens_by_session`.
+pub(crate) const DELETE_SESSION_TOKENS: &str = "DELETE FROM tokens WHERE hash IN \
+     (SELECT hash FROM tokens WHERE session_id = $1 LIMIT $2)";
+
+/// A session, once no token refers to it any more.
+pub(crate) const DELETE_SESSION_IF_EMPTY: &str = "DELETE FROM sessions WHERE id = $1 \
+     AND NOT EXISTS (SELECT 1 FROM tokens WHERE session_id = $1)";
+
+/// One clean-up batch of expired session tokens, through the expiry index.
+pub(crate) const DELETE_EXPIRED_SESSION_TOKENS: &str = "DELETE FROM session_tokens \
+     WHERE hash IN (SELECT hash FROM session_tokens WHERE expires_at <= $1 LIMIT $2)";
