@@ -205,6 +205,49 @@ impl TokenService {
         }
     }
 
+    /// API.md §8: a shopper login that carries the anonymous session's limited token as
+    /// `Authorization: Bearer` instead of client credentials. The token stands for its
+    /// client and upgrades its session, as `dr_limited_token` would.
+    ///
+    /// Only the shopper login qualifies: its password proves who the shopper is. A
+    /// partner-shopper grant names a shopper by id alone, so accepting a limited token —
+    /// which lives in browsers — there would let anyone holding one become any shopper.
+    pub async fn token_for_limited_bearer(
+        &self,
+        bearer: &Secret,
+        request: &TokenRequest,
+        context: &RequestContext,
+    ) -> Result<TokenResponse, TokenError> {
+        if GrantKind::select(request)? != GrantKind::ShopperLogin {
+            return Err(TokenError::InvalidClient);
+        }
+        if context
+            .limited_token
+            .as_ref()
+            .is_some_and(|limited| limited != bearer)
+        {
+            return Err(TokenError::InvalidRequest(
+                "dr_limited_token differs from the bearer token",
+            ));
+        }
+        let (found, _) =
+            self.live_access_token(bearer.expose())
+                .await
+                .map_err(|error| match error {
+                    BearerError::Store(store) => TokenError::Store(store),
+                    _ => TokenError::InvalidClient,
+                })?;
+        if found.session.authenticated {
+            return Err(TokenError::InvalidClient);
+        }
+        let context = RequestContext {
+            limited_token: Some(bearer.clone()),
+            ..context.clone()
+        };
+        self.grant_shopper_login(&found.client, request, &context)
+            .await
+    }
+
     /// Finds the live access token `bearer` and its session, or says why it is not usable.
     /// The MAC is checked first, so a malformed or forged token never reaches the store.
     pub(crate) async fn live_access_token(

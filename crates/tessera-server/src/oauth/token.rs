@@ -64,7 +64,9 @@ struct TokenBody {
 /// - client token: `grant_type=client_credentials` alone (no refresh token);
 /// - refresh: `grant_type=refresh_token`, `refresh_token` (rotation: the old one is
 ///   consumed; presenting a consumed one again ends the session);
-/// - upgrade: `dr_limited_token` beside a shopper login or partner-shopper grant;
+/// - upgrade: `dr_limited_token` beside a shopper login or partner-shopper grant; a
+///   shopper login may instead carry the limited token as `Authorization: Bearer`, in
+///   place of client credentials;
 /// - session-aware: `dr_session_token` (or `sessionToken`, `session_token`), minted by
 ///   `GET /oauth20/session-token`.
 ///
@@ -104,13 +106,18 @@ async fn issue(
         .await
         .map_err(|_| ApiError::TokenBodyTooLarge)?;
     let mut params = Params::collect(&RULES, query.as_deref(), &headers, &body)?;
+    let mut limited_bearer = None;
     let header_credentials = match authorization(&headers) {
         Ok(Authorization::Basic(credentials)) => Some(credentials),
         Ok(Authorization::None) => None,
-        // A bearer token standing for its client (API.md §8) arrives with shopper upgrades;
-        // until then any other scheme is a failed client authentication.
-        Ok(Authorization::Bearer(_) | Authorization::Other)
-        | Err(AuthorizationError::MalformedBasic) => return Err(TokenError::InvalidClient.into()),
+        // A limited token standing for its client (API.md §8).
+        Ok(Authorization::Bearer(token)) => {
+            limited_bearer = Some(token);
+            None
+        }
+        Ok(Authorization::Other) | Err(AuthorizationError::MalformedBasic) => {
+            return Err(TokenError::InvalidClient.into());
+        }
         Err(AuthorizationError::Repeated) => {
             return Err(TokenError::InvalidRequest("more than one Authorization header").into());
         }
@@ -120,6 +127,11 @@ async fn issue(
         params.take("client_id"),
         params.take("client_secret").map(Secret::new),
     )?;
+    if limited_bearer.is_some() && credentials.is_some() {
+        return Err(
+            TokenError::InvalidRequest("use one client authentication method, not two").into(),
+        );
+    }
     let request = TokenRequest {
         grant_type: params.take("grant_type"),
         username: params.take("username"),
@@ -133,10 +145,20 @@ async fn issue(
         session_token: params.take("session_token"),
         limited_token: params.take("dr_limited_token").map(Secret::new),
     };
-    let issued = state
-        .service
-        .token(credentials.as_ref(), &request, &context)
-        .await?;
+    let issued = match &limited_bearer {
+        Some(bearer) => {
+            state
+                .service
+                .token_for_limited_bearer(bearer, &request, &context)
+                .await?
+        }
+        None => {
+            state
+                .service
+                .token(credentials.as_ref(), &request, &context)
+                .await?
+        }
+    };
     let mut response = Json(TokenBody {
         access_token: issued.access_token.expose().to_owned(),
         token_type: "bearer",

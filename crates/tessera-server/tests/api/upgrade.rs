@@ -327,3 +327,136 @@ async fn parallel_first_uses_of_a_session_token_end_in_one_session() {
     sessions.dedup();
     assert_eq!(sessions.len(), 1, "{sessions:?}");
 }
+
+/// A client allowed anonymous tokens and shopper login, and a shopper with a password.
+async fn login_setup(app: &TestApp) -> Credentials {
+    let client = app
+        .client_with(&[
+            tessera_core::client::Grant::Anonymous,
+            tessera_core::client::Grant::Password,
+        ])
+        .await;
+    app.admin
+        .create_shopper(tessera_core::admin::NewShopper {
+            external_reference_id: Some("bearer-login".to_owned()),
+            username: Some("bea@example.com".to_owned()),
+            password: Some(tessera_core::Secret::new("correct horse")),
+            ..tessera_core::admin::NewShopper::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    client
+}
+
+async fn bearer_login(app: &TestApp, bearer: &str, form: &str) -> Answer {
+    app.request(
+        app.http
+            .post(app.url("/oauth20/token"))
+            .header(AUTHORIZATION, format!("Bearer {bearer}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned()),
+    )
+    .await
+}
+
+const LOGIN: &str = "grant_type=password&username=bea%40example.com&password=correct+horse";
+
+#[tokio::test]
+async fn a_login_with_the_limited_token_as_bearer_upgrades_its_session() {
+    let app = spawn_app().await;
+    let client = login_setup(&app).await;
+    let limited = app
+        .token_with(Some(&client.basic()), "grant_type=password")
+        .await
+        .str("access_token");
+    app.clock.advance_seconds(5);
+    let answer = bearer_login(&app, &limited, LOGIN).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let session = app.get_session(&answer.str("access_token")).await;
+    assert_eq!(session.body["authenticated"], "true");
+    assert_eq!(session.body["externalReferenceId"], "bearer-login");
+    assert_eq!(
+        app.get_session(&limited).await.status,
+        401,
+        "the limited token is spent"
+    );
+    // Naming the same token again as dr_limited_token is fine; a different one is not.
+    let (other, _) = {
+        let answer = app
+            .token_with(Some(&client.basic()), "grant_type=password")
+            .await;
+        (answer.str("access_token"), ())
+    };
+    let same = bearer_login(&app, &other, &format!("{LOGIN}&dr_limited_token={other}")).await;
+    assert_eq!(same.status, 200, "{}", same.text);
+    let (third, _) = {
+        let answer = app
+            .token_with(Some(&client.basic()), "grant_type=password")
+            .await;
+        (answer.str("access_token"), ())
+    };
+    let differs = bearer_login(&app, &third, &format!("{LOGIN}&dr_limited_token={other}")).await;
+    assert_eq!(
+        differs.error_code(),
+        Some("invalid_request"),
+        "{}",
+        differs.text
+    );
+}
+
+#[tokio::test]
+async fn a_bearer_at_the_token_endpoint_qualifies_only_as_a_live_limited_token_for_login() {
+    let app = spawn_app().await;
+    let client = login_setup(&app).await;
+    app.shopper("partner-bearer").await;
+    let limited = app
+        .token_with(Some(&client.basic()), "grant_type=password")
+        .await
+        .str("access_token");
+    let full = app
+        .token("grant_type=client_credentials&dr_external_reference_id=partner-bearer")
+        .await
+        .str("access_token");
+    let (revoked, _) = app.anonymous_tokens().await;
+    assert_eq!(app.delete_session(&revoked).await.status, 200);
+    let cases = [
+        (
+            "a partner-shopper grant",
+            limited.clone(),
+            "grant_type=client_credentials&dr_external_reference_id=partner-bearer".to_owned(),
+        ),
+        (
+            "an anonymous grant",
+            limited.clone(),
+            "grant_type=password".to_owned(),
+        ),
+        ("a full token", full, LOGIN.to_owned()),
+        ("a revoked limited token", revoked, LOGIN.to_owned()),
+        ("garbage", "tsa_nothing".to_owned(), LOGIN.to_owned()),
+    ];
+    for (case, bearer, form) in cases {
+        let answer = bearer_login(&app, &bearer, &form).await;
+        assert_eq!(answer.status, 401, "{case}: {}", answer.text);
+        assert_eq!(answer.error_code(), Some("invalid_client"), "{case}");
+    }
+    assert_eq!(
+        app.get_session(&limited).await.status,
+        200,
+        "nothing was spent"
+    );
+    let with_body_credentials = bearer_login(
+        &app,
+        &limited,
+        &format!(
+            "{LOGIN}&client_id={}&client_secret={}",
+            client.id, client.secret
+        ),
+    )
+    .await;
+    assert_eq!(with_body_credentials.error_code(), Some("invalid_request"));
+    // A limited token of a client that may not log shoppers in.
+    let (not_allowed, _) = app.anonymous_tokens().await;
+    let answer = bearer_login(&app, &not_allowed, LOGIN).await;
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    assert_eq!(answer.error_code(), Some("unauthorized_client"));
+}
