@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use crate::client::{ClientRecord, ClientSecretHash};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
+use crate::migration::MigrationStore;
 use crate::session::{SessionRecord, TokenLookup, TokenRecord};
 use crate::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp};
 use crate::session_token::{SessionTokenLookup, SessionTokenRecord};
@@ -218,6 +219,7 @@ pub trait Store:
     + SessionStore
     + SessionJoinStore
     + SessionAdminStore
+    + MigrationStore
     + Send
     + Sync
     + 'static

@@ -16,8 +16,12 @@ use crate::shopper::ShopperRecord;
 use crate::store::Store;
 use crate::token::{TokenHash, TokenKind};
 
+mod migration;
 mod watermarks_and_clean_up;
 
+pub use self::migration::{
+    migration_exports_what_should_move_in_key_order, migration_imports_rows_as_they_are_once,
+};
 pub use self::watermarks_and_clean_up::{
     client_watermarks_are_read_with_lookups_and_only_move_forward,
     delete_dead_sessions_deletes_sessions_with_their_tokens,
@@ -1086,6 +1090,8 @@ pub async fn run_all(store: &dyn Store) -> Result<(), StoreError> {
     session_by_id_reads_a_session_with_its_client(store).await?;
     shopper_sessions_lists_sessions_that_may_be_live(store).await?;
     set_session_cart_sets_and_clears(store).await?;
+    migration_exports_what_should_move_in_key_order(store).await?;
+    migration_imports_rows_as_they_are_once(store).await?;
     // Clean-up last: it deletes every dead row in the store, other checks' too.
     delete_expired_tokens_deletes_only_expired_access_tokens(store).await?;
     delete_dead_sessions_deletes_sessions_with_their_tokens(store).await?;

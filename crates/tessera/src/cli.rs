@@ -160,6 +160,47 @@ pub enum Command {
                       Prints one line: `migrate: BACKEND schema at version N (DESCRIPTION)`."
     )]
     Migrate,
+    /// Move clients, shoppers, watermarks and live sessions with their tokens from one
+    /// store to another (e.g. from SQLite to PostgreSQL).
+    #[command(
+        long_about = "Move everything a server needs from the store --from names into the \
+                      store --to names (created or migrated first): clients, shoppers, \
+                      revocation watermarks, pending tidy-ups, sessions that are neither \
+                      revoked nor expired with their unexpired tokens (consumed refresh \
+                      tokens included, so a replay is still detected), and unexpired session \
+                      tokens. Rows move as they are, so serve the destination with the same \
+                      --token-key-file. Stop the servers using --from first.\n\n\
+                      Safe to repeat: a row already in the destination is left as it is, so \
+                      running it again, or after an interruption, moves only what is \
+                      missing. On a terminal a progress bar per kind shows on stderr; stdout \
+                      gets one line per kind, then the result of a check that every row \
+                      that should have moved is in the destination. Exits non-zero if the \
+                      counts do not match. --database-url is not used."
+    )]
+    MigrateStore(MigrateStoreArgs),
+}
+
+/// `tessera migrate-store`.
+#[derive(Debug, Args)]
+pub struct MigrateStoreArgs {
+    /// The store to move from, e.g. `sqlite://./tessera-data/tessera.db`; its rows are left
+    /// as they are.
+    #[arg(
+        long,
+        env = "TESSERA_MIGRATE_FROM",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub from: String,
+    /// The store to move into, e.g. `postgres://tessera@db.internal/tessera`. Prefer the
+    /// environment variable for a URL with a password.
+    #[arg(
+        long,
+        env = "TESSERA_MIGRATE_TO",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub to: String,
 }
 
 /// Log line format.

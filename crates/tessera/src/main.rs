@@ -11,6 +11,7 @@ mod cli;
 mod keys;
 mod logging;
 mod maintenance;
+mod migrate_store;
 mod output;
 mod serve;
 mod session_cmd;
@@ -50,7 +51,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         | Command::Shopper(_)
         | Command::Session(_)
         | Command::Gc
-        | Command::Migrate => (LogFormat::Text, LevelFilter::WARN),
+        | Command::Migrate
+        | Command::MigrateStore(_) => (LogFormat::Text, LevelFilter::WARN),
     };
     logging::init(format, level)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -65,6 +67,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             Command::Session(command) => session_cmd::session(cli, command).await,
             Command::Gc => session_cmd::gc(cli).await,
             Command::Migrate => crate::store::migrate(cli).await,
+            Command::MigrateStore(args) => migrate_store::run(cli, args).await,
         }
     })
 }

@@ -34,7 +34,7 @@ fn create_sqlite_folder(cli: &Cli) -> anyhow::Result<()> {
 }
 
 /// The store settings the command line gives.
-fn options(cli: &Cli) -> StoreOptions {
+pub fn options(cli: &Cli) -> StoreOptions {
     StoreOptions {
         busy_timeout: Duration::from_millis(cli.store_busy_timeout_ms),
         max_connections: cli.store_max_connections,

@@ -12,6 +12,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tessera_core::admin::{Admin, NewClient, NewShopper};
 use tessera_core::client::{ClientRecord, ClientSecretHash, Grant, GrantSet};
+use tessera_core::migration::{MigrationBatch, MigrationKey, MigrationKind, MigrationStore};
 use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
 use tessera_core::session_admin::{
     AdminToken, DeletedRows, SessionAdmin, SessionLookup, SessionOwner, TidyUp,
@@ -599,6 +600,28 @@ impl SessionAdminStore for CountingStore {
         limit: u32,
     ) -> Result<DeletedRows, StoreError> {
         self.inner.delete_dead_sessions(now, limit).await
+    }
+}
+
+#[async_trait]
+impl MigrationStore for CountingStore {
+    async fn count_to_move(&self, kind: MigrationKind, now: Timestamp) -> Result<u64, StoreError> {
+        self.inner.count_to_move(kind, now).await
+    }
+    async fn export_rows(
+        &self,
+        kind: MigrationKind,
+        after: Option<&MigrationKey>,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<MigrationBatch, StoreError> {
+        self.inner.export_rows(kind, after, now, limit).await
+    }
+    async fn import_rows(&self, batch: &MigrationBatch) -> Result<u64, StoreError> {
+        self.inner.import_rows(batch).await
+    }
+    async fn count_present(&self, batch: &MigrationBatch) -> Result<u64, StoreError> {
+        self.inner.count_present(batch).await
     }
 }
 

@@ -14,6 +14,7 @@
 //! or a held lock turns into a quick 503 rather than a hung request (P11).
 
 mod error;
+mod migration;
 mod rows;
 mod session_admin;
 mod session_join;

@@ -8,6 +8,7 @@
 //! pool, which in WAL mode never waits for the writer.
 
 mod error;
+mod migration;
 mod rows;
 mod session_admin;
 mod session_join;

@@ -268,3 +268,110 @@ pub(crate) const DELETE_SESSION_IF_EMPTY: &str = "DELETE FROM sessions WHERE id 
 /// One clean-up batch of expired session tokens, through the expiry index.
 pub(crate) const DELETE_EXPIRED_SESSION_TOKENS: &str = "DELETE FROM session_tokens \
      WHERE hash IN (SELECT hash FROM session_tokens WHERE expires_at <= ?1 LIMIT ?2)";
+
+// Moving a store's contents (`MigrationStore`, `migration.rs`). Each export reads rows in
+// primary-key order after a key (keyset pagination); each import skips a row whose key is
+// taken, so a repeated run changes nothing. The live-row conditions match
+// `tessera_core::migration::MigrationKind`.
+
+pub(crate) const EXPORT_CLIENTS: &str = concat!(
+    "SELECT ",
+    client_columns!(),
+    " FROM clients c WHERE c.id > ?1 ORDER BY c.id LIMIT ?2"
+);
+
+pub(crate) const EXPORT_SHOPPERS: &str = concat!(
+    "SELECT ",
+    shopper_columns!(),
+    " FROM shoppers p WHERE p.id > ?1 ORDER BY p.id LIMIT ?2"
+);
+
+pub(crate) const EXPORT_SHOPPER_WATERMARKS: &str = "SELECT user_id, sessions_revoked_before \
+     FROM shopper_watermarks WHERE user_id > ?1 ORDER BY user_id LIMIT ?2";
+
+pub(crate) const EXPORT_PENDING_TIDY_UPS: &str = "SELECT owner_kind, owner_id, \
+     sessions_revoked_before FROM pending_tidy_ups WHERE (owner_kind, owner_id) > (?1, ?2) \
+     ORDER BY owner_kind, owner_id LIMIT ?3";
+
+pub(crate) const EXPORT_SESSIONS: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM sessions s WHERE s.id > ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2 \
+     ORDER BY s.id LIMIT ?3"
+);
+
+pub(crate) const EXPORT_TOKENS: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " FROM tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash > ?1 \
+     AND t.expires_at > ?2 AND s.revoked_at IS NULL AND s.expires_at > ?2 \
+     ORDER BY t.hash LIMIT ?3"
+);
+
+/// The last column stands in for the bound session's newest access hash that
+/// `rows::session_token` also reads.
+pub(crate) const EXPORT_SESSION_TOKENS: &str = "SELECT st.hash, st.client_id, st.session_id, \
+     st.created_at, st.expires_at, NULL FROM session_tokens st WHERE st.hash > ?1 \
+     AND st.expires_at > ?2 ORDER BY st.hash LIMIT ?3";
+
+pub(crate) const COUNT_CLIENTS: &str = "SELECT count(*) FROM clients";
+
+pub(crate) const COUNT_SHOPPERS: &str = "SELECT count(*) FROM shoppers";
+
+pub(crate) const COUNT_SHOPPER_WATERMARKS: &str = "SELECT count(*) FROM shopper_watermarks";
+
+pub(crate) const COUNT_PENDING_TIDY_UPS: &str = "SELECT count(*) FROM pending_tidy_ups";
+
+pub(crate) const COUNT_LIVE_SESSIONS: &str =
+    "SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > ?1";
+
+pub(crate) const COUNT_LIVE_TOKENS: &str = "SELECT count(*) FROM tokens t \
+     JOIN sessions s ON s.id = t.session_id WHERE t.expires_at > ?1 \
+     AND s.revoked_at IS NULL AND s.expires_at > ?1";
+
+pub(crate) const COUNT_LIVE_SESSION_TOKENS: &str =
+    "SELECT count(*) FROM session_tokens WHERE expires_at > ?1";
+
+pub(crate) const IMPORT_CLIENT: &str = "INSERT INTO clients (id, name, secret_hash, grants, \
+     disabled, access_token_ttl, refresh_token_ttl, default_locale, default_currency, theme_id, \
+     created_at, sessions_revoked_before, password_encoding, resource_server) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING";
+
+pub(crate) const IMPORT_SHOPPER: &str = "INSERT INTO shoppers (id, external_reference_id, \
+     username, password_hash, locale, currency, created_at, first_name, last_name, email) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING";
+
+pub(crate) const IMPORT_SHOPPER_WATERMARK: &str = "INSERT INTO shopper_watermarks \
+     (user_id, sessions_revoked_before) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
+
+pub(crate) const IMPORT_PENDING_TIDY_UP: &str = "INSERT INTO pending_tidy_ups \
+     (owner_kind, owner_id, sessions_revoked_before) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+
+pub(crate) const IMPORT_SESSION: &str = "INSERT INTO sessions (id, client_id, user_id, \
+     external_reference_id, authenticated, locale, currency, cart_id, client_ip, session_tag, \
+     created_at, last_accessed, expires_at, newest_access, revoked_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+     ON CONFLICT DO NOTHING";
+
+pub(crate) const IMPORT_TOKEN: &str = "INSERT INTO tokens (hash, kind, session_id, client_id, \
+     issued_at, expires_at, revoked_at, consumed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+     ON CONFLICT DO NOTHING";
+
+pub(crate) const IMPORT_SESSION_TOKEN: &str = "INSERT INTO session_tokens (hash, client_id, \
+     session_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
+
+pub(crate) const CLIENT_EXISTS: &str = "SELECT count(*) FROM clients WHERE id = ?1";
+
+pub(crate) const SHOPPER_EXISTS: &str = "SELECT count(*) FROM shoppers WHERE id = ?1";
+
+pub(crate) const SHOPPER_WATERMARK_EXISTS: &str =
+    "SELECT count(*) FROM shopper_watermarks WHERE user_id = ?1";
+
+pub(crate) const PENDING_TIDY_UP_EXISTS: &str =
+    "SELECT count(*) FROM pending_tidy_ups WHERE owner_kind = ?1 AND owner_id = ?2";
+
+pub(crate) const SESSION_EXISTS: &str = "SELECT count(*) FROM sessions WHERE id = ?1";
+
+pub(crate) const TOKEN_EXISTS: &str = "SELECT count(*) FROM tokens WHERE hash = ?1";
+
+pub(crate) const SESSION_TOKEN_EXISTS: &str = "SELECT count(*) FROM session_tokens WHERE hash = ?1";

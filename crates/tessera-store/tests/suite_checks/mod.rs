@@ -39,6 +39,8 @@ macro_rules! for_each_suite_check {
             set_session_cart_sets_and_clears,
             delete_expired_tokens_deletes_only_expired_access_tokens,
             delete_dead_sessions_deletes_sessions_with_their_tokens,
+            migration_exports_what_should_move_in_key_order,
+            migration_imports_rows_as_they_are_once,
         }
     };
 }
