@@ -1,6 +1,8 @@
 //! What the public router needs beyond the token service: settings of the HTTP face
 //! itself, which the binary takes from its command line.
 
+use ipnet::IpNet;
+
 use crate::cors::CorsOrigin;
 use crate::metadata::Issuer;
 
@@ -16,4 +18,7 @@ pub struct ServerConfig {
     /// (RFC 8414), under which every endpoint URL there is given. `None`: no metadata
     /// document (404), since the router alone cannot know its public address.
     pub issuer: Option<Issuer>,
+    /// Proxies (load balancers) whose `X-Forwarded-For` is believed. Empty: the caller's
+    /// address is always the socket peer, whatever headers say.
+    pub trusted_proxies: Vec<IpNet>,
 }

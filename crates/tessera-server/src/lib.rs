@@ -36,6 +36,8 @@ pub use routes::{router, router_with};
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) service: Arc<TokenService>,
+    /// Proxies whose `X-Forwarded-For` names the caller (empty: none).
+    pub(crate) trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting

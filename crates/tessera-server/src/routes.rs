@@ -67,7 +67,10 @@ pub fn router(service: Arc<TokenService>) -> Router {
 
 /// Builds the whole application around `service` with `config`.
 pub fn router_with(service: Arc<TokenService>, config: ServerConfig) -> Router {
-    let state = AppState { service };
+    let state = AppState {
+        service,
+        trusted_proxies: config.trusted_proxies.clone().into(),
+    };
     // Browsers may call these cross-origin from the allow-list (API.md "CORS").
     let origins = config.cors_origins.as_slice();
     let mut oauth = Router::new();

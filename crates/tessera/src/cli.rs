@@ -329,6 +329,20 @@ pub struct ServeArgs {
     )]
     pub cors_origins: Vec<CorsOrigin>,
 
+    /// A proxy or load balancer (address or CIDR range, e.g. 10.0.0.0/8) whose
+    /// X-Forwarded-For header names the caller; repeat the flag, or separate entries with
+    /// commas. The caller's address (session clientIpAddress, login limits) is otherwise
+    /// always the socket peer. None by default.
+    #[arg(
+        long = "trusted-proxy",
+        env = "TESSERA_TRUSTED_PROXIES",
+        value_name = "CIDR",
+        value_delimiter = ',',
+        value_parser = parse_trusted_proxy,
+        help_heading = "Network"
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// The issuer identifier published at /.well-known/oauth-authorization-server
     /// (RFC 8414): the public https:// URL clients reach this server at, without query or
     /// fragment; every endpoint URL in the document is under it [default: http:// and the
@@ -632,8 +646,31 @@ fn parse_currency(value: &str) -> Result<String, String> {
     }
 }
 
+/// A trusted proxy: a CIDR range, or one address (a range of one).
+fn parse_trusted_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{text}` is not an IP address or CIDR range"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn trusted_proxies_are_addresses_or_cidr_ranges() {
+        assert_eq!(
+            super::parse_trusted_proxy("10.0.0.0/8").map(|n| n.to_string()),
+            Ok("10.0.0.0/8".to_owned())
+        );
+        assert_eq!(
+            super::parse_trusted_proxy(" 192.0.2.10 ").map(|n| n.to_string()),
+            Ok("192.0.2.10/32".to_owned())
+        );
+        assert!(super::parse_trusted_proxy("::1").is_ok());
+        assert!(super::parse_trusted_proxy("lb.internal").is_err());
+        assert!(super::parse_trusted_proxy("10.0.0.0/33").is_err());
+    }
+
     use clap::CommandFactory;
 
     use super::*;

@@ -83,6 +83,7 @@ async fn serve(
     let admin_token = crate::admin_api::token(args)?;
     let mut config = tessera_server::ServerConfig {
         cors_origins: args.cors_origins.clone(),
+        trusted_proxies: args.trusted_proxies.clone(),
         ..tessera_server::ServerConfig::default()
     };
     if !config.cors_origins.is_empty() {

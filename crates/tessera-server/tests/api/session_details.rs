@@ -308,3 +308,50 @@ async fn last_accessed_moves_at_most_once_a_minute() {
     }
     assert_eq!(seen, "2026-11-27T12:02:00.000Z");
 }
+
+#[tokio::test]
+async fn the_client_address_comes_from_x_forwarded_for_only_behind_a_trusted_proxy() {
+    let untrusted = spawn_app().await;
+    let forged = untrusted
+        .request(
+            untrusted
+                .http
+                .post(untrusted.url("/oauth20/token"))
+                .header(AUTHORIZATION, untrusted.client.basic())
+                .header("x-forwarded-for", "203.0.113.7")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("grant_type=password"),
+        )
+        .await;
+    let session = untrusted.get_session(&forged.str("access_token")).await;
+    assert_eq!(
+        session.body["clientIpAddress"], "127.0.0.1",
+        "the header was ignored"
+    );
+
+    let behind_proxy = spawn_app_with_server_config(tessera_server::ServerConfig {
+        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap_or_else(|e| panic!("{e}"))],
+        ..tessera_server::ServerConfig::default()
+    })
+    .await;
+    for (header, expected) in [
+        ("203.0.113.7", "203.0.113.7"),
+        ("198.51.100.1, 203.0.113.7, 127.0.0.9", "203.0.113.7"),
+        ("not-an-address", "127.0.0.1"),
+    ] {
+        let issued = behind_proxy
+            .request(
+                behind_proxy
+                    .http
+                    .post(behind_proxy.url("/oauth20/token"))
+                    .header(AUTHORIZATION, behind_proxy.client.basic())
+                    .header("x-forwarded-for", header)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body("grant_type=password"),
+            )
+            .await;
+        assert_eq!(issued.status, 200, "{}", issued.text);
+        let session = behind_proxy.get_session(&issued.str("access_token")).await;
+        assert_eq!(session.body["clientIpAddress"], expected, "{header}");
+    }
+}

@@ -242,7 +242,9 @@ pub(crate) async fn retrying<'a, T>(
     }
 }
 
-/// A connection failure, described without the URL.
+/// A connection failure, described without the URL (for the test helpers that create
+/// databases).
+#[cfg(feature = "test-support")]
 pub(crate) fn describe_connect_error(error: sqlx::Error) -> String {
     store_error(error).to_string()
 }
