@@ -14,6 +14,7 @@ use std::time::Duration;
 use tessera_core::Store;
 
 pub mod postgres;
+mod row_decoders;
 pub mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod test_support;
