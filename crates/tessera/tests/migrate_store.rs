@@ -9,50 +9,20 @@
 //! The PostgreSQL test runs on a fresh database (`tessera_store::test_support`): CI fails
 //! when PostgreSQL cannot be reached; elsewhere it prints a notice and skips.
 
-use std::process::Stdio;
-use std::time::Duration;
+mod common;
 
 use anyhow::{Context as _, ensure};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tempfile::TempDir;
 use tessera_store::test_support::TestDatabase;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
-/// Bound on waiting for the binary to start, answer or stop; generous because CI shares
-/// two cores with compilers. Nothing waits for time to pass: these are only ceilings.
-const PATIENCE: Duration = Duration::from_secs(60);
+use common::{PATIENCE, run};
 
-/// The binary, with no stray `TESSERA_*` setting from the environment.
+/// The binary, logging at `info`, with no stray `TESSERA_*` setting from the environment.
 fn tessera() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("TESSERA_") {
-            command.env_remove(name);
-        }
-    }
-    command.env("RUST_LOG", "info").kill_on_drop(true);
-    command
-}
-
-/// Runs a command to its end: (success, stdout, stderr).
-async fn run(command: &mut Command) -> anyhow::Result<(bool, String, String)> {
-    let output = tokio::time::timeout(
-        PATIENCE,
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output(),
-    )
-    .await
-    .context("the command did not finish")??;
-    Ok((
-        output.status.success(),
-        String::from_utf8(output.stdout)?,
-        String::from_utf8(output.stderr)?,
-    ))
+    common::tessera("info")
 }
 
 /// Client credentials: `(client_id, client_secret)`.
@@ -74,34 +44,8 @@ struct Server {
 impl Server {
     /// Starts `tessera serve` on port 0 and waits for its first line.
     async fn start(database_url: &str, key_file: &str) -> anyhow::Result<Self> {
-        let mut child = tessera()
-            .args(["serve", "--listen", "127.0.0.1:0", "--no-bootstrap-client"])
-            .args(["--database-url", database_url, "--token-key-file", key_file])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start tessera serve")?;
-        let stdout = child.stdout.take().context("no stdout pipe")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(PATIENCE, lines.next_line())
-            .await
-            .context("the server printed nothing")??
-            .context("the server exited before listening")?;
-        let base = first
-            .strip_prefix("tessera listening on ")
-            .with_context(|| format!("unexpected first line {first:?}"))?
-            .to_owned();
-        // Keep reading stdout, so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self {
-            child,
-            base,
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(PATIENCE)
-                .build()?,
-        })
+        let (child, base, http) = common::serve(tessera(), database_url, key_file, &[]).await?;
+        Ok(Self { child, base, http })
     }
 
     /// POST /oauth20/token with Basic client authentication: the status and the body.
@@ -203,19 +147,7 @@ async fn run_ok(args: &[&str], database_url: &str) -> anyhow::Result<String> {
 
 /// Creates a confidential client with the CLI.
 async fn create_client(database_url: &str, name: &str) -> anyhow::Result<Client> {
-    let stdout = run_ok(
-        &["client", "create", "--name", name, "--json"],
-        database_url,
-    )
-    .await?;
-    let json: Value = serde_json::from_str(stdout.trim())?;
-    Ok((
-        json["client_id"].as_str().context("client_id")?.to_owned(),
-        json["client_secret"]
-            .as_str()
-            .context("client_secret")?
-            .to_owned(),
-    ))
+    common::create_client(tessera(), database_url, name).await
 }
 
 /// `migrate-store --from FROM --to TO`, which must succeed: its stdout.

@@ -10,24 +10,22 @@
 //! when PostgreSQL cannot be reached; elsewhere they print a notice and skip. Every loop
 //! is bounded in count, and every wait has a ceiling; nothing waits for time to pass.
 
+mod common;
+
 use std::io::Write as _;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, bail, ensure};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
 use tessera_store::test_support::TestDatabase;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{Barrier, Notify};
 
-/// Bound on waiting for the binary to start or answer; generous because CI shares two
-/// cores with compilers. Nothing waits for time to pass: these are only ceilings.
-const PATIENCE: Duration = Duration::from_secs(60);
+use common::PATIENCE;
 
 /// Revoke-on-A iterations per store.
 const REVOCATION_ITERATIONS: usize = 200;
@@ -41,16 +39,9 @@ const REQUESTS_AFTER_ACK: usize = 3;
 /// Ceiling on the requests one user of B sends in one iteration.
 const MAX_REQUESTS_PER_USER: usize = 200;
 
-/// The binary, with no stray `TESSERA_*` setting from the environment.
+/// The binary, logging at `warn`, with no stray `TESSERA_*` setting from the environment.
 fn tessera() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("TESSERA_") {
-            command.env_remove(name);
-        }
-    }
-    command.env("RUST_LOG", "warn").kill_on_drop(true);
-    command
+    common::tessera("warn")
 }
 
 /// Prints a measured figure where `cargo test` shows it even for a passing test.
@@ -63,29 +54,7 @@ type Client = (String, String);
 
 /// Creates a confidential client allowed every default grant, with the CLI.
 async fn create_client(database_url: &str) -> anyhow::Result<Client> {
-    let output = tokio::time::timeout(
-        PATIENCE,
-        tessera()
-            .args(["client", "create", "--name", "storefront", "--json"])
-            .args(["--database-url", database_url])
-            .stdin(Stdio::null())
-            .output(),
-    )
-    .await
-    .context("client create did not finish")??;
-    ensure!(
-        output.status.success(),
-        "client create failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json: Value = serde_json::from_slice(&output.stdout)?;
-    Ok((
-        json["client_id"].as_str().context("client_id")?.to_owned(),
-        json["client_secret"]
-            .as_str()
-            .context("client_secret")?
-            .to_owned(),
-    ))
+    common::create_client(tessera(), database_url, "storefront").await
 }
 
 /// A running `tessera serve`, killed when dropped.
@@ -98,34 +67,11 @@ struct Server {
 impl Server {
     /// Starts `tessera serve` on port 0 and waits for its listening line.
     async fn start(database_url: &str, key_file: &str, extra: &[&str]) -> anyhow::Result<Self> {
-        let mut child = tessera()
-            .args(["serve", "--listen", "127.0.0.1:0", "--no-bootstrap-client"])
-            .args(["--database-url", database_url, "--token-key-file", key_file])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start tessera serve")?;
-        let stdout = child.stdout.take().context("no stdout pipe")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(PATIENCE, lines.next_line())
-            .await
-            .context("the server printed nothing")??
-            .context("the server exited before listening")?;
-        let base = first
-            .strip_prefix("tessera listening on ")
-            .with_context(|| format!("unexpected first line {first:?}"))?
-            .to_owned();
-        // Keep reading stdout, so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (child, base, http) = common::serve(tessera(), database_url, key_file, extra).await?;
         Ok(Self {
             _child: child,
             base,
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(PATIENCE)
-                .build()?,
+            http,
         })
     }
 

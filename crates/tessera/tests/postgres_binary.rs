@@ -7,50 +7,20 @@
 //! Each test runs on a fresh database (`tessera_store::test_support`): CI fails when
 //! PostgreSQL cannot be reached; elsewhere the tests print a notice and skip.
 
-use std::process::Stdio;
-use std::time::Duration;
+mod common;
 
 use anyhow::{Context as _, ensure};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tempfile::TempDir;
 use tessera_store::test_support::TestDatabase;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
-/// Bound on waiting for the binary to start, answer or stop; generous because CI shares
-/// two cores with compilers. Nothing waits for time to pass: these are only ceilings.
-const PATIENCE: Duration = Duration::from_secs(60);
+use common::{PATIENCE, run};
 
-/// The binary, with no stray `TESSERA_*` setting from the environment.
+/// The binary, logging at `info`, with no stray `TESSERA_*` setting from the environment.
 fn tessera() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("TESSERA_") {
-            command.env_remove(name);
-        }
-    }
-    command.env("RUST_LOG", "info").kill_on_drop(true);
-    command
-}
-
-/// Runs a command to its end: (success, stdout, stderr).
-async fn run(command: &mut Command) -> anyhow::Result<(bool, String, String)> {
-    let output = tokio::time::timeout(
-        PATIENCE,
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output(),
-    )
-    .await
-    .context("the command did not finish")??;
-    Ok((
-        output.status.success(),
-        String::from_utf8(output.stdout)?,
-        String::from_utf8(output.stderr)?,
-    ))
+    common::tessera("info")
 }
 
 /// A running `tessera serve`, killed when dropped.
@@ -63,35 +33,8 @@ struct Server {
 impl Server {
     /// Starts `tessera serve` on port 0 and waits for its first line.
     async fn start(database_url: &str, key_file: &str, extra: &[&str]) -> anyhow::Result<Self> {
-        let mut child = tessera()
-            .args(["serve", "--listen", "127.0.0.1:0", "--no-bootstrap-client"])
-            .args(["--database-url", database_url, "--token-key-file", key_file])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start tessera serve")?;
-        let stdout = child.stdout.take().context("no stdout pipe")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(PATIENCE, lines.next_line())
-            .await
-            .context("the server printed nothing")??
-            .context("the server exited before listening")?;
-        let base = first
-            .strip_prefix("tessera listening on ")
-            .with_context(|| format!("unexpected first line {first:?}"))?
-            .to_owned();
-        // Keep reading stdout, so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self {
-            child,
-            base,
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(PATIENCE)
-                .build()?,
-        })
+        let (child, base, http) = common::serve(tessera(), database_url, key_file, extra).await?;
+        Ok(Self { child, base, http })
     }
 
     /// An anonymous token from the client `(id, secret)`.
@@ -143,19 +86,7 @@ impl Server {
 
 /// Creates a confidential client with the CLI: `(client_id, client_secret)`.
 async fn create_client(database_url: &str) -> anyhow::Result<(String, String)> {
-    let (ok, stdout, stderr) = run(tessera()
-        .args(["client", "create", "--name", "storefront", "--json"])
-        .args(["--database-url", database_url]))
-    .await?;
-    ensure!(ok, "client create failed: {stderr}");
-    let json: Value = serde_json::from_str(stdout.trim())?;
-    Ok((
-        json["client_id"].as_str().context("client_id")?.to_owned(),
-        json["client_secret"]
-            .as_str()
-            .context("client_secret")?
-            .to_owned(),
-    ))
+    common::create_client(tessera(), database_url, "storefront").await
 }
 
 #[tokio::test]

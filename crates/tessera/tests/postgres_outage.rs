@@ -12,8 +12,9 @@
 //! when PostgreSQL cannot be reached; elsewhere it prints a notice and skips. Every loop is
 //! bounded in count, and every wait has a ceiling.
 
+mod common;
+
 use std::io::Write as _;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
@@ -21,14 +22,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
 use tessera_store::test_support::TestDatabase;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-/// Bound on waiting for the binary to start or answer; nothing waits for time to pass.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The pool's acquire timeout given to the server, in milliseconds.
 const ACQUIRE_TIMEOUT_MS: u64 = 1000;
@@ -41,16 +38,9 @@ const MAX_503_LATENCY: Duration = Duration::from_secs(5);
 const RECOVERY_ATTEMPTS: usize = 30;
 const RECOVERY_PAUSE: Duration = Duration::from_millis(200);
 
-/// The binary, with no stray `TESSERA_*` setting from the environment.
+/// The binary, logging at `warn`, with no stray `TESSERA_*` setting from the environment.
 fn tessera() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("TESSERA_") {
-            command.env_remove(name);
-        }
-    }
-    command.env("RUST_LOG", "warn").kill_on_drop(true);
-    command
+    common::tessera("warn")
 }
 
 /// Prints a measured figure where `cargo test` shows it even for a passing test.
@@ -167,29 +157,7 @@ type Client = (String, String);
 
 /// Creates a confidential client allowed every default grant, with the CLI.
 async fn create_client(database_url: &str) -> anyhow::Result<Client> {
-    let output = tokio::time::timeout(
-        PATIENCE,
-        tessera()
-            .args(["client", "create", "--name", "storefront", "--json"])
-            .args(["--database-url", database_url])
-            .stdin(Stdio::null())
-            .output(),
-    )
-    .await
-    .context("client create did not finish")??;
-    ensure!(
-        output.status.success(),
-        "client create failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json: Value = serde_json::from_slice(&output.stdout)?;
-    Ok((
-        json["client_id"].as_str().context("client_id")?.to_owned(),
-        json["client_secret"]
-            .as_str()
-            .context("client_secret")?
-            .to_owned(),
-    ))
+    common::create_client(tessera(), database_url, "storefront").await
 }
 
 /// A running `tessera serve`, killed when dropped.
@@ -202,35 +170,8 @@ struct Server {
 impl Server {
     /// Starts `tessera serve` on port 0 and waits for its listening line.
     async fn start(database_url: &str, key_file: &str, extra: &[&str]) -> anyhow::Result<Self> {
-        let mut child = tessera()
-            .args(["serve", "--listen", "127.0.0.1:0", "--no-bootstrap-client"])
-            .args(["--database-url", database_url, "--token-key-file", key_file])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start tessera serve")?;
-        let stdout = child.stdout.take().context("no stdout pipe")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(PATIENCE, lines.next_line())
-            .await
-            .context("the server printed nothing")??
-            .context("the server exited before listening")?;
-        let base = first
-            .strip_prefix("tessera listening on ")
-            .with_context(|| format!("unexpected first line {first:?}"))?
-            .to_owned();
-        // Keep reading stdout, so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self {
-            child,
-            base,
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(PATIENCE)
-                .build()?,
-        })
+        let (child, base, http) = common::serve(tessera(), database_url, key_file, extra).await?;
+        Ok(Self { child, base, http })
     }
 
     /// The process's id, to show that no restart happened.
