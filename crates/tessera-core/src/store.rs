@@ -228,4 +228,20 @@ pub trait Store:
     async fn ping(&self) -> Result<(), StoreError>;
     /// Finishes pending work and closes connections.
     async fn close(&self);
+
+    /// How this process learns that other processes changed the store, when the backend
+    /// can tell cheaply; `None` when it cannot, and then no node may cache lookups.
+    fn change_signal(&self) -> Option<std::sync::Arc<dyn ChangeSignal>> {
+        None
+    }
+}
+
+/// Counts the writes other processes made to a shared store, so that a node's lookup
+/// cache can be emptied before it answers from stale entries (RELIABILITY P5).
+pub trait ChangeSignal: Send + Sync {
+    /// A number that grows whenever another process has committed a write that may end,
+    /// revoke or change a session, token, shopper watermark or client, as seen by the time
+    /// this call returns. Writes of this process do not count. If the answer cannot be
+    /// known (an I/O error), it must grow anyway: a spurious change only costs cache hits.
+    fn foreign_changes(&self) -> u64;
 }
