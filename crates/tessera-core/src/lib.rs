@@ -10,6 +10,7 @@ pub mod grants;
 pub mod id;
 pub mod introspection;
 mod limits;
+pub mod lookup_cache;
 pub mod migration;
 pub mod password;
 mod revocation;

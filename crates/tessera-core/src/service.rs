@@ -3,12 +3,16 @@
 //! (expiry, ownership, the logout rule of API.md §4) and asks the store.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use moka::ops::compute::{CompResult, Op};
 
 use crate::client::{ClientCredentials, ClientRecord, ClientSecretHash};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{BearerError, StoreError, TokenError};
 use crate::grants::{GrantKind, TokenRequest};
 use crate::limits::LoginLimits;
+use crate::lookup_cache::CachingStore;
 use crate::password::PasswordVerifier;
 use crate::secret::Secret;
 use crate::session::{SessionView, TokenLookup, TokenResponse};
@@ -19,6 +23,10 @@ use crate::token::{TokenKeys, TokenKind};
 /// How often at most a session's `lastAccessed` is written: lookups must not write on
 /// every read.
 const LAST_ACCESSED_GRANULARITY_SECONDS: i64 = 60;
+
+/// The fewest sessions whose recent `lastAccessed` write is remembered, with or without a
+/// lookup cache.
+const RECENT_TOUCHES_MINIMUM: u64 = 1024;
 
 /// Settings of the token service.
 #[derive(Clone, Debug)]
@@ -36,6 +44,10 @@ pub struct ServiceConfig {
     /// Failed shopper logins admitted per client and peer address, over all usernames, in
     /// any one hour (credential stuffing from one source).
     pub login_failures_per_hour_per_client_address: u32,
+    /// How many access-token lookups this node keeps in memory (0: none). Only a store
+    /// that tells of other processes' writes gets the cache (SQLite); PostgreSQL stays
+    /// strict (see [`crate::lookup_cache`]).
+    pub lookup_cache_entries: u64,
 }
 
 impl ServiceConfig {
@@ -47,6 +59,8 @@ impl ServiceConfig {
     /// than the per-username limit because a storefront's back end sends every one of its
     /// shoppers' logins from one address with one client, typing mistakes included.
     pub const DEFAULT_LOGIN_FAILURES_PER_HOUR_PER_CLIENT_ADDRESS: u32 = 1000;
+    /// Default of [`ServiceConfig::lookup_cache_entries`].
+    pub const DEFAULT_LOOKUP_CACHE_ENTRIES: u64 = 16384;
 
     /// Settings for a node called `node_name`, everything else at its default.
     pub fn new(node_name: impl Into<String>) -> Self {
@@ -57,6 +71,7 @@ impl ServiceConfig {
                 Self::DEFAULT_LOGIN_FAILURES_PER_HOUR_PER_USERNAME,
             login_failures_per_hour_per_client_address:
                 Self::DEFAULT_LOGIN_FAILURES_PER_HOUR_PER_CLIENT_ADDRESS,
+            lookup_cache_entries: Self::DEFAULT_LOOKUP_CACHE_ENTRIES,
         }
     }
 }
@@ -112,10 +127,16 @@ pub struct TokenService {
     pub(crate) login_limits: LoginLimits,
     /// Runs password verifications off the async runtime, a few at a time.
     pub(crate) passwords: PasswordVerifier,
+    /// Sessions whose `lastAccessed` this node has written lately, with the time written:
+    /// a cached lookup still shows the old time until the write lands, and must not start
+    /// another write meanwhile.
+    recent_touches: moka::sync::Cache<String, Timestamp>,
 }
 
 impl TokenService {
-    /// A service over `store`, signing with `keys`, telling time by `clock`.
+    /// A service over `store`, signing with `keys`, telling time by `clock`. With
+    /// [`ServiceConfig::lookup_cache_entries`] above 0 and a store that tells of other
+    /// processes' writes, lookups go through a [`CachingStore`] in front of it.
     pub fn new(
         store: Arc<dyn Store>,
         keys: TokenKeys,
@@ -123,16 +144,23 @@ impl TokenService {
         config: ServiceConfig,
     ) -> Self {
         Self {
-            store,
+            store: CachingStore::wrap(store, config.lookup_cache_entries),
             keys,
             clock,
+            recent_touches: moka::sync::Cache::builder()
+                .max_capacity(config.lookup_cache_entries.max(RECENT_TOUCHES_MINIMUM))
+                .time_to_live(Duration::from_secs(
+                    LAST_ACCESSED_GRANULARITY_SECONDS as u64,
+                ))
+                .build(),
             login_limits: LoginLimits::new(&config),
             passwords: PasswordVerifier::new(config.password_hashing_concurrency),
             config,
         }
     }
 
-    /// The store, for readiness checks.
+    /// The store as this service uses it (behind its lookup cache, if any): every other
+    /// writer in this process must write through it, so the cache sees the write.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
@@ -295,19 +323,38 @@ impl TokenService {
     ) -> Result<SessionView, BearerError> {
         self.check_caller(client).await?;
         let (found, now) = self.live_access_token(bearer.expose()).await?;
-        if now.millis() - found.session.last_accessed.millis()
-            >= LAST_ACCESSED_GRANULARITY_SECONDS * 1000
-        {
-            let store = Arc::clone(&self.store);
-            let session_id = found.session.id.clone();
-            tokio::spawn(async move {
-                if let Err(error) = store.touch_session(&session_id, now).await {
-                    // Advisory only: the next lookup after the failure tries again.
-                    tracing::debug!(%error, "could not record lastAccessed");
-                }
-            });
+        if is_due(found.session.last_accessed, now) {
+            self.touch(&found.session.id, now);
         }
         Ok(self.view(found, bearer.clone(), now))
+    }
+
+    /// Records a lookup time off the request path, unless this node already did within
+    /// the granularity.
+    fn touch(&self, session_id: &str, now: Timestamp) {
+        let claimed = self
+            .recent_touches
+            .entry(session_id.to_owned())
+            .and_compute_with(|recent| match recent {
+                Some(recent) if !is_due(*recent.value(), now) => Op::Nop,
+                _ => Op::Put(now),
+            });
+        if !matches!(
+            claimed,
+            CompResult::Inserted(_) | CompResult::ReplacedWith(_)
+        ) {
+            return;
+        }
+        let store = Arc::clone(&self.store);
+        let recent_touches = self.recent_touches.clone();
+        let session_id = session_id.to_owned();
+        tokio::spawn(async move {
+            if let Err(error) = store.touch_session(&session_id, now).await {
+                // Advisory only: the next lookup after the failure tries again.
+                recent_touches.invalidate(&session_id);
+                tracing::debug!(%error, "could not record lastAccessed");
+            }
+        });
     }
 
     /// Revokes a live access token (API.md §4): if it is its session's newest access token
@@ -370,6 +417,11 @@ impl TokenService {
             access_token: bearer,
         }
     }
+}
+
+/// Whether a session last accessed at `last_accessed` is due a new `lastAccessed` at `now`.
+fn is_due(last_accessed: Timestamp, now: Timestamp) -> bool {
+    now.millis() - last_accessed.millis() >= LAST_ACCESSED_GRANULARITY_SECONDS * 1000
 }
 
 /// Whether a looked-up token may be used now as `kind`.

@@ -316,6 +316,19 @@ pub struct ServeArgs {
     )]
     pub password_hashing_concurrency: u16,
 
+    /// How many access-token lookups this node keeps in memory, so session details and
+    /// introspection rarely read the store; 0 turns the cache off. SQLite only: every
+    /// lookup first asks SQLite whether another process wrote, and any revocation empties
+    /// what it affects before it is answered. PostgreSQL stays strict: no cache.
+    #[arg(
+        long,
+        env = "TESSERA_LOOKUP_CACHE_ENTRIES",
+        default_value_t = ServiceConfig::DEFAULT_LOOKUP_CACHE_ENTRIES,
+        value_name = "COUNT",
+        help_heading = "Store options"
+    )]
+    pub lookup_cache_entries: u64,
+
     /// A browser origin (`scheme://host[:port]`, e.g. https://shop.example) allowed to call
     /// the token, session and shopper endpoints from its pages (CORS); repeat the flag, or
     /// separate origins with commas. Exact match only: no wildcards, no `null`. None by

@@ -59,10 +59,14 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
             login_failures_per_hour_per_username: args.login_failures_per_hour_per_username,
             login_failures_per_hour_per_client_address: args
                 .login_failures_per_hour_per_client_address,
+            lookup_cache_entries: args.lookup_cache_entries,
             ..ServiceConfig::new(node_name)
         },
     ));
 
+    // Every writer of this process goes through the service's store, so that its lookup
+    // cache sees each write.
+    let store = Arc::clone(service.store());
     let served = serve(args, &store, clock, service, signals).await;
     store.close().await;
     if served.is_ok() {

@@ -1,7 +1,7 @@
 //! `spawn_app` and typed request helpers shared by the API tests.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,7 +20,7 @@ use tessera_core::session_admin::{
 use tessera_core::session_token::{SessionTokenLookup, SessionTokenRecord};
 use tessera_core::shopper::ShopperRecord;
 use tessera_core::store::{
-    ClientStore, SessionAdminStore, SessionJoinStore, SessionStore, ShopperStore,
+    ChangeSignal, ClientStore, SessionAdminStore, SessionJoinStore, SessionStore, ShopperStore,
 };
 use tessera_core::token::{TokenHash, TokenKeys};
 use tessera_core::{Clock, ManualClock, ServiceConfig, Store, StoreError, Timestamp, TokenService};
@@ -58,8 +58,13 @@ pub struct TestApp {
     pub address: String,
     pub http: reqwest::Client,
     pub clock: ManualClock,
+    /// The store as the service writes it: through its lookup cache, when it has one.
     pub store: Arc<dyn Store>,
+    /// Token lookups that reached the real store (a cache hit does not count).
     pub lookups: Arc<AtomicUsize>,
+    /// Writes made by another process, as the SQLite store's change signal reports them:
+    /// a test that writes through a second store on the same file adds one.
+    pub foreign_writes: Arc<AtomicU64>,
     pub admin: Admin,
     pub client: Credentials,
     pub public_client_id: String,
@@ -150,18 +155,31 @@ async fn try_spawn(
     };
     let real = tessera_store::open(&url, &options).await?;
     let lookups = Arc::new(AtomicUsize::new(0));
+    let foreign_writes = Arc::new(AtomicU64::new(0));
+    // SQLite tells of other processes' writes, so lookups are cached; PostgreSQL stays
+    // strict whatever its store says.
+    let signal = match &postgres {
+        Some(_) => real.change_signal(),
+        None => Some(Arc::new(ForeignWrites {
+            store: real.change_signal(),
+            counted: Arc::clone(&foreign_writes),
+        }) as Arc<dyn ChangeSignal>),
+    };
     let store: Arc<dyn Store> = Arc::new(CountingStore {
         inner: real,
         lookups: Arc::clone(&lookups),
+        signal,
     });
     let clock = ManualClock::new(START);
     let keys = TokenKeys::parse(TokenKeys::generate_file()?.expose())?;
     let service = TokenService::new(
-        Arc::clone(&store),
+        store,
         keys.clone(),
         Arc::new(clock.clone()) as Arc<dyn Clock>,
         config,
     );
+    // Every writer goes through the service's store, as in `tessera serve`.
+    let store = Arc::clone(service.store());
     let admin = Admin::new(Arc::clone(&store), Arc::new(clock.clone()));
     let (confidential, secret) = admin.create_client(NewClient::named("storefront")).await?;
     let secret = secret.ok_or("a confidential client has a secret")?;
@@ -211,6 +229,7 @@ async fn try_spawn(
         clock,
         store,
         lookups,
+        foreign_writes,
         admin,
         client: Credentials {
             id: confidential.id,
@@ -397,6 +416,21 @@ pub fn hash_of(token: &str) -> TokenHash {
 struct CountingStore {
     inner: Arc<dyn Store>,
     lookups: Arc<AtomicUsize>,
+    signal: Option<Arc<dyn ChangeSignal>>,
+}
+
+/// The SQLite store's own change signal (when it has one), plus the writes a test counts
+/// for the second store it opens on the same file, which stands for another process.
+struct ForeignWrites {
+    store: Option<Arc<dyn ChangeSignal>>,
+    counted: Arc<AtomicU64>,
+}
+
+impl ChangeSignal for ForeignWrites {
+    fn foreign_changes(&self) -> u64 {
+        let seen = self.store.as_ref().map_or(0, |s| s.foreign_changes());
+        seen.wrapping_add(self.counted.load(Ordering::SeqCst))
+    }
 }
 
 #[async_trait]
@@ -632,5 +666,8 @@ impl Store for CountingStore {
     }
     async fn close(&self) {
         self.inner.close().await;
+    }
+    fn change_signal(&self) -> Option<Arc<dyn ChangeSignal>> {
+        self.signal.clone()
     }
 }

@@ -9,6 +9,7 @@ mod helpers;
 mod introspection;
 mod login;
 mod logout_everywhere;
+mod lookup_cache;
 mod metadata;
 mod methods;
 mod model;

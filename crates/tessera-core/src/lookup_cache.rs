@@ -1,0 +1,512 @@
+//! A bounded in-process cache of access-token lookups, so that session details and
+//! introspection rarely reach the store, without ever answering from a lookup that a
+//! revocation acknowledged on any node has made stale (RELIABILITY P5).
+//!
+//! [`CachingStore`] wraps the real store and sits under every service, so every write of
+//! this process passes through it:
+//!
+//! - A write of this process first bumps `epoch`, then drops exactly what it may have made
+//!   stale: one token's entry, every entry of one session (by ending the session's
+//!   [`SessionFlag`], which each entry holds), or everything. Only then does the write
+//!   return, so a lookup that starts after it cannot find the stale entry.
+//! - A lookup that misses reads the store, inserts its entry unconfirmed, and confirms it
+//!   only if `epoch` has not moved since before the read. A write that raced the read
+//!   either moved `epoch` first (the entry is never confirmed, so never served) or drops
+//!   the entry after it was inserted.
+//! - Writes of other processes are learnt from [`ChangeSignal::foreign_changes`], asked at
+//!   the start of every lookup: when it has grown, everything is dropped before the lookup
+//!   answers. A store that cannot tell gets no cache (see [`CachingStore::wrap`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use moka::sync::Cache;
+
+use crate::client::{ClientRecord, ClientSecretHash};
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+use crate::migration::{MigrationBatch, MigrationKey, MigrationKind, MigrationStore};
+use crate::session::{SessionRecord, TokenLookup, TokenRecord};
+use crate::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp};
+use crate::session_token::{SessionTokenLookup, SessionTokenRecord};
+use crate::shopper::ShopperRecord;
+use crate::store::{
+    ChangeSignal, ClientStore, SessionAdminStore, SessionJoinStore, SessionStore, ShopperStore,
+    Store,
+};
+use crate::token::{TokenHash, TokenKind};
+
+/// How long an entry may be served at most, whatever happens: a bound on the damage of a
+/// write that reached the store by a path this cache does not see.
+const ENTRY_TIME_TO_LIVE: Duration = Duration::from_secs(60);
+
+/// Counter of lookups, labelled `result` = `hit` or `miss`.
+const REQUESTS_METRIC: &str = "tessera_lookup_cache_requests_total";
+/// Counter of whole-cache clears, labelled `cause` = `foreign` (another process wrote) or
+/// `global` (a write of this process that may touch any session).
+const CLEARS_METRIC: &str = "tessera_lookup_cache_clears_total";
+
+/// Whether a session may have changed since the entries holding this flag were read.
+/// Once ended, a flag stays ended: its entries are never served again.
+struct SessionFlag {
+    ended: AtomicBool,
+}
+
+impl SessionFlag {
+    fn new() -> Self {
+        Self {
+            ended: AtomicBool::new(false),
+        }
+    }
+}
+
+/// One cached lookup.
+struct Entry {
+    lookup: TokenLookup,
+    session_flag: Arc<SessionFlag>,
+    /// Set once no write can have raced the read that produced `lookup`; unconfirmed
+    /// entries are never served.
+    confirmed: AtomicBool,
+}
+
+/// What a write of this process may have made stale.
+enum Stale<'a> {
+    /// One token's row.
+    Token(&'a TokenHash),
+    /// One session's row, seen by every token of it.
+    Session(&'a str),
+    /// Possibly any lookup.
+    Everything,
+}
+
+/// The real store, with lookups of access tokens cached; every call is forwarded.
+pub struct CachingStore {
+    inner: Arc<dyn Store>,
+    signal: Arc<dyn ChangeSignal>,
+    entries: Cache<TokenHash, Arc<Entry>>,
+    sessions: Cache<String, Arc<SessionFlag>>,
+    /// Moved by every write of this process (and every foreign change seen) before it
+    /// invalidates; a lookup confirms its entry only if this did not move during its read.
+    epoch: AtomicU64,
+    /// The last [`ChangeSignal::foreign_changes`] answer acted upon.
+    seen_foreign: AtomicU64,
+}
+
+impl CachingStore {
+    /// `store` with a lookup cache of at most `entries` tokens in front, when `entries` is
+    /// not 0 and the store tells of other processes' writes; otherwise `store` itself.
+    pub fn wrap(store: Arc<dyn Store>, entries: u64) -> Arc<dyn Store> {
+        match store.change_signal() {
+            Some(signal) if entries > 0 => Arc::new(Self::new(store, signal, entries)),
+            _ => store,
+        }
+    }
+
+    fn new(inner: Arc<dyn Store>, signal: Arc<dyn ChangeSignal>, capacity: u64) -> Self {
+        let seen_foreign = signal.foreign_changes();
+        Self {
+            inner,
+            signal,
+            entries: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ENTRY_TIME_TO_LIVE)
+                .build(),
+            sessions: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ENTRY_TIME_TO_LIVE)
+                .build(),
+            epoch: AtomicU64::new(0),
+            seen_foreign: AtomicU64::new(seen_foreign),
+        }
+    }
+
+    /// Drops everything if another process has written since the last look.
+    fn check_foreign(&self) {
+        let foreign = self.signal.foreign_changes();
+        if foreign != self.seen_foreign.load(Ordering::SeqCst) {
+            self.clear(ClearCause::Foreign);
+            // Stored only after the clear, so whoever sees this value sees the clear done.
+            self.seen_foreign.store(foreign, Ordering::SeqCst);
+        }
+    }
+
+    fn clear(&self, cause: ClearCause) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.entries.invalidate_all();
+        self.sessions.invalidate_all();
+        metrics::counter!(CLEARS_METRIC, "cause" => cause.label()).increment(1);
+    }
+
+    /// The cached lookup of `hash`, if it may be served.
+    fn hit(&self, hash: &TokenHash) -> Option<TokenLookup> {
+        let entry = self.entries.get(hash)?;
+        if !entry.confirmed.load(Ordering::SeqCst)
+            || entry.session_flag.ended.load(Ordering::SeqCst)
+        {
+            return None;
+        }
+        // The flag may have been evicted or replaced since: then it can no longer be
+        // ended by a write, and the entry must not be trusted.
+        let current = self.sessions.get(&entry.lookup.session.id)?;
+        Arc::ptr_eq(&current, &entry.session_flag).then(|| entry.lookup.clone())
+    }
+
+    /// Caches a lookup read when `epoch` was `epoch_before_read`.
+    fn remember(&self, hash: TokenHash, lookup: &TokenLookup, epoch_before_read: u64) {
+        let session_flag = self
+            .sessions
+            .get_with(lookup.session.id.clone(), || Arc::new(SessionFlag::new()));
+        let entry = Arc::new(Entry {
+            lookup: lookup.clone(),
+            session_flag,
+            confirmed: AtomicBool::new(false),
+        });
+        self.entries.insert(hash, Arc::clone(&entry));
+        if self.epoch.load(Ordering::SeqCst) == epoch_before_read {
+            entry.confirmed.store(true, Ordering::SeqCst);
+        } else {
+            // A write raced the read: the entry may be stale.
+            self.entries.invalidate(&hash);
+        }
+    }
+
+    /// After a write of this process, whatever its outcome (an error may still have
+    /// written): moves the epoch, then drops what the write may have made stale.
+    fn written(&self, stale: Stale<'_>) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        match stale {
+            Stale::Token(hash) => self.entries.invalidate(hash),
+            Stale::Session(session_id) => {
+                if let Some(flag) = self.sessions.get(session_id) {
+                    flag.ended.store(true, Ordering::SeqCst);
+                }
+                self.sessions.invalidate(session_id);
+            }
+            Stale::Everything => self.clear(ClearCause::Global),
+        }
+    }
+
+    /// Forwards a write, then invalidates.
+    async fn write<T>(
+        &self,
+        stale: Stale<'_>,
+        result: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let result = result.await;
+        self.written(stale);
+        result
+    }
+}
+
+#[derive(Clone, Copy)]
+enum ClearCause {
+    Foreign,
+    Global,
+}
+
+impl ClearCause {
+    fn label(self) -> &'static str {
+        match self {
+            ClearCause::Foreign => "foreign",
+            ClearCause::Global => "global",
+        }
+    }
+}
+
+#[async_trait]
+impl ClientStore for CachingStore {
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        self.inner.insert_client(client).await
+    }
+    async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.inner.client(id).await
+    }
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        self.inner.clients().await
+    }
+    async fn set_client_secret(
+        &self,
+        id: &str,
+        secret: &ClientSecretHash,
+    ) -> Result<bool, StoreError> {
+        self.write(Stale::Everything, self.inner.set_client_secret(id, secret))
+            .await
+    }
+    async fn set_client_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError> {
+        self.write(
+            Stale::Everything,
+            self.inner.set_client_disabled(id, disabled),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl ShopperStore for CachingStore {
+    async fn insert_shopper(&self, shopper: &ShopperRecord) -> Result<(), StoreError> {
+        self.inner.insert_shopper(shopper).await
+    }
+    async fn shopper(&self, id: &str) -> Result<Option<ShopperRecord>, StoreError> {
+        self.inner.shopper(id).await
+    }
+    async fn shopper_by_external_reference(
+        &self,
+        external_reference_id: &str,
+    ) -> Result<Option<ShopperRecord>, StoreError> {
+        self.inner
+            .shopper_by_external_reference(external_reference_id)
+            .await
+    }
+    async fn shopper_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<ShopperRecord>, StoreError> {
+        self.inner.shopper_by_username(username).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for CachingStore {
+    async fn insert_session(
+        &self,
+        session: &SessionRecord,
+        tokens: &[TokenRecord],
+    ) -> Result<(), StoreError> {
+        self.inner.insert_session(session, tokens).await
+    }
+    async fn lookup_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
+        self.check_foreign();
+        if let Some(lookup) = self.hit(hash) {
+            metrics::counter!(REQUESTS_METRIC, "result" => "hit").increment(1);
+            return Ok(Some(lookup));
+        }
+        metrics::counter!(REQUESTS_METRIC, "result" => "miss").increment(1);
+        let epoch_before_read = self.epoch.load(Ordering::SeqCst);
+        let found = self.inner.lookup_token(hash).await?;
+        if let Some(lookup) = &found
+            && lookup.token.kind == TokenKind::Access
+        {
+            self.remember(*hash, lookup, epoch_before_read);
+        }
+        Ok(found)
+    }
+    async fn end_session_if_newest(
+        &self,
+        session_id: &str,
+        access: &TokenHash,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.write(
+            Stale::Session(session_id),
+            self.inner.end_session_if_newest(session_id, access, now),
+        )
+        .await
+    }
+    async fn revoke_token(&self, hash: &TokenHash, now: Timestamp) -> Result<bool, StoreError> {
+        self.write(Stale::Token(hash), self.inner.revoke_token(hash, now))
+            .await
+    }
+    async fn touch_session(&self, session_id: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.write(
+            Stale::Session(session_id),
+            self.inner.touch_session(session_id, now),
+        )
+        .await
+    }
+    async fn revoke_session(&self, session_id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        self.write(
+            Stale::Session(session_id),
+            self.inner.revoke_session(session_id, now),
+        )
+        .await
+    }
+    async fn rotate_refresh(
+        &self,
+        consumed: &TokenHash,
+        now: Timestamp,
+        access: &TokenRecord,
+        refresh: &TokenRecord,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .inner
+            .rotate_refresh(consumed, now, access, refresh)
+            .await;
+        // The consumed token, and the session whose newest access token moved.
+        self.written(Stale::Token(consumed));
+        self.written(Stale::Session(&access.session_id));
+        result
+    }
+}
+
+#[async_trait]
+impl SessionJoinStore for CachingStore {
+    async fn insert_session_token(&self, record: &SessionTokenRecord) -> Result<(), StoreError> {
+        self.inner.insert_session_token(record).await
+    }
+    async fn lookup_session_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<SessionTokenLookup>, StoreError> {
+        self.inner.lookup_session_token(hash).await
+    }
+    async fn insert_bound_session(
+        &self,
+        hash: &TokenHash,
+        previous: Option<&str>,
+        session: &SessionRecord,
+        tokens: &[TokenRecord],
+    ) -> Result<bool, StoreError> {
+        // Moves a session token's binding and adds a new session: no looked-up row changes.
+        self.inner
+            .insert_bound_session(hash, previous, session, tokens)
+            .await
+    }
+    async fn add_session_tokens(
+        &self,
+        session_id: &str,
+        newest_access: &TokenHash,
+        tokens: &[TokenRecord],
+    ) -> Result<bool, StoreError> {
+        self.write(
+            Stale::Session(session_id),
+            self.inner
+                .add_session_tokens(session_id, newest_access, tokens),
+        )
+        .await
+    }
+    async fn upgrade_session(
+        &self,
+        previous: &str,
+        now: Timestamp,
+        session: &SessionRecord,
+        tokens: &[TokenRecord],
+    ) -> Result<bool, StoreError> {
+        self.write(
+            Stale::Session(previous),
+            self.inner.upgrade_session(previous, now, session, tokens),
+        )
+        .await
+    }
+    async fn delete_expired_session_tokens(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.inner.delete_expired_session_tokens(now, limit).await
+    }
+    async fn set_session_preferences(
+        &self,
+        session_id: &str,
+        locale: Option<&str>,
+        currency: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.write(
+            Stale::Session(session_id),
+            self.inner
+                .set_session_preferences(session_id, locale, currency),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl SessionAdminStore for CachingStore {
+    async fn revoke_sessions_before(
+        &self,
+        owner: &SessionOwner,
+        before: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.write(
+            Stale::Everything,
+            self.inner.revoke_sessions_before(owner, before),
+        )
+        .await
+    }
+    async fn pending_tidy_ups(&self, limit: u32) -> Result<Vec<TidyUp>, StoreError> {
+        self.inner.pending_tidy_ups(limit).await
+    }
+    async fn tidy_up_batch(
+        &self,
+        tidy_up: &TidyUp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.write(
+            Stale::Everything,
+            self.inner.tidy_up_batch(tidy_up, now, limit),
+        )
+        .await
+    }
+    async fn session_by_id(&self, session_id: &str) -> Result<Option<SessionLookup>, StoreError> {
+        self.inner.session_by_id(session_id).await
+    }
+    async fn shopper_sessions(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<SessionLookup>, StoreError> {
+        self.inner.shopper_sessions(user_id, now, limit).await
+    }
+    async fn set_session_cart(
+        &self,
+        session_id: &str,
+        cart_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.write(
+            Stale::Session(session_id),
+            self.inner.set_session_cart(session_id, cart_id),
+        )
+        .await
+    }
+    // Clean-up deletes only rows that are already expired or revoked, which every lookup
+    // of them, cached or not, already says.
+    async fn delete_expired_tokens(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        self.inner.delete_expired_tokens(now, limit).await
+    }
+    async fn delete_dead_sessions(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<DeletedRows, StoreError> {
+        self.inner.delete_dead_sessions(now, limit).await
+    }
+}
+
+#[async_trait]
+impl MigrationStore for CachingStore {
+    async fn count_to_move(&self, kind: MigrationKind, now: Timestamp) -> Result<u64, StoreError> {
+        self.inner.count_to_move(kind, now).await
+    }
+    async fn export_rows(
+        &self,
+        kind: MigrationKind,
+        after: Option<&MigrationKey>,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<MigrationBatch, StoreError> {
+        self.inner.export_rows(kind, after, now, limit).await
+    }
+    async fn import_rows(&self, batch: &MigrationBatch) -> Result<u64, StoreError> {
+        self.write(Stale::Everything, self.inner.import_rows(batch))
+            .await
+    }
+    async fn count_present(&self, batch: &MigrationBatch) -> Result<u64, StoreError> {
+        self.inner.count_present(batch).await
+    }
+}
+
+#[async_trait]
+impl Store for CachingStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+    fn change_signal(&self) -> Option<Arc<dyn ChangeSignal>> {
+        Some(Arc::clone(&self.signal))
+    }
+}

@@ -1,0 +1,317 @@
+//! The lookup cache (RELIABILITY P5): a token looked up once is answered from memory, and
+//! every revocation, by this node or by another process on the same SQLite file, is obeyed
+//! by the very next lookup.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use reqwest::Method;
+use tessera_core::session_admin::SessionOwner;
+use tessera_store::StoreOptions;
+
+use crate::helpers::*;
+use crate::token_endpoint::urlencode;
+
+/// Whether this app's store caches lookups: SQLite does, PostgreSQL stays strict.
+fn caches_lookups(app: &TestApp) -> bool {
+    app.store.change_signal().is_some()
+}
+
+/// Looks `access` up twice and, where lookups are cached, checks that the second answer
+/// came from the cache: what follows then tests a cached token.
+async fn cache(app: &TestApp, access: &str) {
+    assert_eq!(app.get_session(access).await.status, 200, "first lookup");
+    let before = app.lookups.load(Ordering::SeqCst);
+    assert_eq!(app.get_session(access).await.status, 200, "second lookup");
+    if caches_lookups(app) {
+        assert_eq!(
+            app.lookups.load(Ordering::SeqCst),
+            before,
+            "the second lookup must come from the cache"
+        );
+    }
+}
+
+fn assert_refused(answer: &Answer, what: &str) {
+    assert_eq!(answer.status, 401, "{what}: {}", answer.text);
+    assert_eq!(answer.dr_code(), Some("invalid_token"), "{what}");
+}
+
+async fn refresh(app: &TestApp, refresh_token: &str) -> Answer {
+    app.token(&format!(
+        "grant_type=refresh_token&refresh_token={}",
+        urlencode(refresh_token)
+    ))
+    .await
+}
+
+/// Rotates `refresh_token`: the new (access, refresh) pair of the same session.
+async fn rotate(app: &TestApp, refresh_token: &str) -> (String, String) {
+    let answer = refresh(app, refresh_token).await;
+    assert_eq!(answer.status, 200, "refresh: {}", answer.text);
+    (answer.str("access_token"), answer.str("refresh_token"))
+}
+
+#[tokio::test]
+async fn a_second_lookup_of_a_live_token_does_not_reach_the_store() {
+    let app = spawn_app().await;
+    if !caches_lookups(&app) {
+        return;
+    }
+    let (access, _) = app.anonymous_tokens().await;
+    let before = app.lookups.load(Ordering::SeqCst);
+    let first = app.get_session(&access).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(app.lookups.load(Ordering::SeqCst), before + 1);
+    for _ in 0..3 {
+        let again = app.get_session(&access).await;
+        assert_eq!(again.body, first.body);
+    }
+    assert_eq!(
+        app.introspect(&app.client, &access).await.body["active"],
+        true
+    );
+    assert_eq!(app.lookups.load(Ordering::SeqCst), before + 1);
+}
+
+#[tokio::test]
+async fn without_entries_every_lookup_reaches_the_store() {
+    let app = spawn_app_with_config(tessera_core::ServiceConfig {
+        lookup_cache_entries: 0,
+        ..service_config()
+    })
+    .await;
+    let (access, _) = app.anonymous_tokens().await;
+    let before = app.lookups.load(Ordering::SeqCst);
+    assert_eq!(app.get_session(&access).await.status, 200);
+    assert_eq!(app.get_session(&access).await.status, 200);
+    assert_eq!(app.lookups.load(Ordering::SeqCst), before + 2);
+}
+
+#[tokio::test]
+async fn a_cached_token_is_refused_right_after_its_logout() {
+    let app = spawn_app().await;
+    let (access, refresh_token) = app.anonymous_tokens().await;
+    cache(&app, &access).await;
+    assert_eq!(
+        app.introspect(&app.client, &access).await.body["active"],
+        true
+    );
+    assert_eq!(app.delete_session(&access).await.status, 200);
+    assert_refused(&app.get_session(&access).await, "after its logout");
+    assert_eq!(
+        app.introspect(&app.client, &access).await.body,
+        serde_json::json!({"active": false})
+    );
+    assert_eq!(
+        refresh(&app, &refresh_token).await.error_code(),
+        Some("invalid_grant")
+    );
+}
+
+#[tokio::test]
+async fn a_cached_token_is_refused_after_the_logout_of_another_token_of_its_session() {
+    let app = spawn_app().await;
+    let (older, refresh_token) = app.anonymous_tokens().await;
+    cache(&app, &older).await;
+    let (newest, _) = rotate(&app, &refresh_token).await;
+    cache(&app, &newest).await;
+    // The older token still works until the session ends.
+    assert_eq!(app.get_session(&older).await.status, 200);
+    assert_eq!(app.delete_session(&newest).await.status, 200);
+    assert_refused(&app.get_session(&older).await, "the older token");
+    assert_refused(&app.get_session(&newest).await, "the logged-out token");
+}
+
+#[tokio::test]
+async fn a_cached_older_token_is_refused_after_its_own_revocation_and_the_newest_works() {
+    let app = spawn_app().await;
+    let (older, refresh_token) = app.anonymous_tokens().await;
+    cache(&app, &older).await;
+    let (newest, _) = rotate(&app, &refresh_token).await;
+    cache(&app, &newest).await;
+    // Not the newest: only this token dies (API.md §4).
+    assert_eq!(app.delete_session(&older).await.status, 200);
+    assert_refused(&app.get_session(&older).await, "the revoked older token");
+    assert_eq!(app.get_session(&newest).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_cached_token_is_refused_after_rfc7009_revocation() {
+    let app = spawn_app().await;
+    let (access, _) = app.anonymous_tokens().await;
+    cache(&app, &access).await;
+    assert_eq!(app.revoke(&app.client, &access).await.status, 200);
+    assert_refused(&app.get_session(&access).await, "revoked access token");
+
+    // Revoking the refresh token ends every access token of its session.
+    let (access, refresh_token) = app.anonymous_tokens().await;
+    cache(&app, &access).await;
+    assert_eq!(app.revoke(&app.client, &refresh_token).await.status, 200);
+    assert_refused(&app.get_session(&access).await, "its refresh token revoked");
+}
+
+#[tokio::test]
+async fn a_cached_token_is_refused_after_its_refresh_token_is_reused() {
+    let app = spawn_app().await;
+    let (older, refresh_token) = app.anonymous_tokens().await;
+    let (newest, _) = rotate(&app, &refresh_token).await;
+    cache(&app, &older).await;
+    cache(&app, &newest).await;
+    // Reuse of a consumed refresh token ends the whole session.
+    assert_eq!(
+        refresh(&app, &refresh_token).await.error_code(),
+        Some("invalid_grant")
+    );
+    assert_refused(&app.get_session(&older).await, "older token after reuse");
+    assert_refused(&app.get_session(&newest).await, "newest token after reuse");
+}
+
+#[tokio::test]
+async fn cached_tokens_are_refused_after_a_shoppers_logout_everywhere() {
+    let app = spawn_app().await;
+    let ann = app.shopper("ext-ann").await;
+    let grant = app
+        .token("grant_type=client_credentials&dr_external_reference_id=ext-ann")
+        .await;
+    assert_eq!(grant.status, 200, "{}", grant.text);
+    let access = grant.str("access_token");
+    let (bystander, _) = app.anonymous_tokens().await;
+    cache(&app, &access).await;
+    cache(&app, &bystander).await;
+
+    let revoked = app
+        .request(
+            app.http
+                .request(
+                    Method::POST,
+                    format!(
+                        "{}/admin/v1/shoppers/{ann}/sessions/revoke",
+                        app.admin_address
+                    ),
+                )
+                .bearer_auth(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    assert_refused(&app.get_session(&access).await, "after logout everywhere");
+    assert_eq!(app.get_session(&bystander).await.status, 200);
+}
+
+#[tokio::test]
+async fn cached_tokens_are_refused_once_their_client_is_disabled() {
+    let app = spawn_app().await;
+    let (access, _) = app.anonymous_tokens().await;
+    cache(&app, &access).await;
+    assert!(
+        app.admin
+            .disable_client(&app.client.id)
+            .await
+            .is_ok_and(|found| found)
+    );
+    assert_refused(&app.get_session(&access).await, "disabled client");
+}
+
+#[tokio::test]
+async fn a_write_by_another_process_is_seen_by_the_next_lookup() -> TestResult {
+    let app = spawn_app().await;
+    if !caches_lookups(&app) {
+        return Ok(());
+    }
+    // A second store on the same file stands for another process.
+    let other = tessera_store::open(
+        &format!("sqlite://{}", app.database.display()),
+        &StoreOptions::default(),
+    )
+    .await?;
+    let now = app.clock_now();
+
+    let (ended, _) = app.anonymous_tokens().await;
+    let (bystander, _) = app.anonymous_tokens().await;
+    cache(&app, &ended).await;
+    cache(&app, &bystander).await;
+    let session_id = app.get_session(&ended).await.str("sessionId");
+    assert!(other.revoke_session(&session_id, now).await?);
+    app.foreign_writes.fetch_add(1, Ordering::SeqCst);
+    assert_refused(&app.get_session(&ended).await, "session ended elsewhere");
+    assert_eq!(app.get_session(&bystander).await.status, 200);
+
+    let (watermarked, _) = app.anonymous_tokens().await;
+    cache(&app, &watermarked).await;
+    let owner = SessionOwner::Client(app.client.id.clone());
+    assert!(other.revoke_sessions_before(&owner, now).await?);
+    app.foreign_writes.fetch_add(1, Ordering::SeqCst);
+    assert_refused(
+        &app.get_session(&watermarked).await,
+        "watermark set elsewhere",
+    );
+    other.close().await;
+    Ok(())
+}
+
+/// Many lookups of one token while it is revoked: none that starts after the revocation
+/// was answered may succeed, whichever way it is revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_lookup_started_after_a_revocation_succeeds() {
+    const READERS: usize = 8;
+    const LOOKUPS_BEFORE: usize = 40;
+    const LOOKUPS_AFTER_PER_READER: usize = 15;
+    let app = Arc::new(spawn_app().await);
+    for logout in [true, false] {
+        let (older, refresh_token) = app.anonymous_tokens().await;
+        let (newest, _) = rotate(&app, &refresh_token).await;
+        // A logout ends the session by its newest token; otherwise the older token is
+        // revoked alone.
+        let target = if logout {
+            newest.clone()
+        } else {
+            older.clone()
+        };
+        cache(&app, &target).await;
+
+        let revoked = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicUsize::new(0));
+        let mut readers = Vec::new();
+        for _ in 0..READERS {
+            let (app, target) = (Arc::clone(&app), target.clone());
+            let (revoked, started) = (Arc::clone(&revoked), Arc::clone(&started));
+            readers.push(tokio::spawn(async move {
+                let mut after = 0;
+                let mut violations = Vec::new();
+                while after < LOOKUPS_AFTER_PER_READER {
+                    let started_after = revoked.load(Ordering::SeqCst);
+                    started.fetch_add(1, Ordering::SeqCst);
+                    let answer = app.get_session(&target).await;
+                    if started_after {
+                        after += 1;
+                        if answer.status != 401 {
+                            violations.push(answer.status);
+                        }
+                    } else {
+                        assert!(
+                            answer.status == 200 || answer.status == 401,
+                            "{}",
+                            answer.text
+                        );
+                    }
+                }
+                violations
+            }));
+        }
+        while started.load(Ordering::SeqCst) < LOOKUPS_BEFORE {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(app.delete_session(&target).await.status, 200);
+        revoked.store(true, Ordering::SeqCst);
+        for reader in readers {
+            let violations = reader.await.unwrap_or_else(|e| panic!("reader: {e}"));
+            assert!(
+                violations.is_empty(),
+                "lookups started after the revocation answered {violations:?} (logout: {logout})"
+            );
+        }
+        let other = if logout { &older } else { &newest };
+        let expected = if logout { 401 } else { 200 };
+        assert_eq!(app.get_session(other).await.status, expected);
+    }
+}
