@@ -62,9 +62,14 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     /// Token lookups that reached the real store (a cache hit does not count).
     pub lookups: Arc<AtomicUsize>,
+    /// `lastAccessed` writes that reached the real store.
+    pub touches: Arc<AtomicUsize>,
     /// Writes made by another process, as the SQLite store's change signal reports them:
     /// a test that writes through a second store on the same file adds one.
     pub foreign_writes: Arc<AtomicU64>,
+    /// Held for writing, it stops every token lookup after the real store has answered and
+    /// before that answer goes back up: a read that a concurrent write makes stale.
+    pub lookup_gate: Arc<tokio::sync::RwLock<()>>,
     pub admin: Admin,
     pub client: Credentials,
     pub public_client_id: String,
@@ -165,10 +170,14 @@ async fn try_spawn(
             counted: Arc::clone(&foreign_writes),
         }) as Arc<dyn ChangeSignal>),
     };
+    let lookup_gate = Arc::new(tokio::sync::RwLock::new(()));
+    let touches = Arc::new(AtomicUsize::new(0));
     let store: Arc<dyn Store> = Arc::new(CountingStore {
         inner: real,
         lookups: Arc::clone(&lookups),
         signal,
+        lookup_gate: Arc::clone(&lookup_gate),
+        touches: Arc::clone(&touches),
     });
     let clock = ManualClock::new(START);
     let keys = TokenKeys::parse(TokenKeys::generate_file()?.expose())?;
@@ -229,7 +238,9 @@ async fn try_spawn(
         clock,
         store,
         lookups,
+        touches,
         foreign_writes,
+        lookup_gate,
         admin,
         client: Credentials {
             id: confidential.id,
@@ -417,6 +428,8 @@ struct CountingStore {
     inner: Arc<dyn Store>,
     lookups: Arc<AtomicUsize>,
     signal: Option<Arc<dyn ChangeSignal>>,
+    lookup_gate: Arc<tokio::sync::RwLock<()>>,
+    touches: Arc<AtomicUsize>,
 }
 
 /// The SQLite store's own change signal (when it has one), plus the writes a test counts
@@ -490,8 +503,12 @@ impl SessionStore for CountingStore {
         self.inner.insert_session(session, tokens).await
     }
     async fn lookup_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
+        let found = self.inner.lookup_token(hash).await;
+        // Counted once the store has answered, so a test that waits for the count knows
+        // the read is done.
         self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.lookup_token(hash).await
+        let _pass = self.lookup_gate.read().await;
+        found
     }
     async fn end_session_if_newest(
         &self,
@@ -507,6 +524,7 @@ impl SessionStore for CountingStore {
         self.inner.revoke_token(hash, now).await
     }
     async fn touch_session(&self, session_id: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.touches.fetch_add(1, Ordering::SeqCst);
         self.inner.touch_session(session_id, now).await
     }
     async fn revoke_session(&self, session_id: &str, now: Timestamp) -> Result<bool, StoreError> {

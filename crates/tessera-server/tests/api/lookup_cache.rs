@@ -315,3 +315,58 @@ async fn no_lookup_started_after_a_revocation_succeeds() {
         assert_eq!(app.get_session(other).await.status, expected);
     }
 }
+
+#[tokio::test]
+async fn a_read_that_a_revocation_overtakes_is_never_served_afterwards() -> TestResult {
+    let app = spawn_app().await;
+    let (access, _) = app.anonymous_tokens().await;
+    let session_id = app.get_session(&access).await.str("sessionId");
+    let app = Arc::new(app);
+    // Another process's write empties the cache, so the next lookup reads the store.
+    app.foreign_writes.fetch_add(1, Ordering::SeqCst);
+    let gate = app.lookup_gate.write().await;
+    let before = app.lookups.load(Ordering::SeqCst);
+    let stale_read = tokio::spawn({
+        let (app, access) = (Arc::clone(&app), access.clone());
+        async move { app.get_session(&access).await.status }
+    });
+    // The lookup has read the live session from the store and now waits with it.
+    while app.lookups.load(Ordering::SeqCst) == before {
+        tokio::task::yield_now().await;
+    }
+    assert!(app.session_admin.revoke_session(&session_id).await?);
+    drop(gate);
+    // It started before the revocation was answered: either answer is allowed for it.
+    let status = stale_read.await?;
+    assert!(status == 200 || status == 401, "{status}");
+    assert_refused(&app.get_session(&access).await, "after the revocation");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lookups_of_a_session_due_a_last_accessed_write_start_only_one() {
+    let app = Arc::new(spawn_app().await);
+    let (access, _) = app.anonymous_tokens().await;
+    cache(&app, &access).await;
+    app.clock.advance_seconds(61);
+    let due = app.clock_now().to_iso8601();
+    let concurrent: Vec<_> = (0..16)
+        .map(|_| {
+            let (app, access) = (Arc::clone(&app), access.clone());
+            tokio::spawn(async move { app.get_session(&access).await.status })
+        })
+        .collect();
+    for lookup in concurrent {
+        assert_eq!(lookup.await.unwrap_or_else(|e| panic!("lookup: {e}")), 200);
+    }
+    // The write lands off the request path; then lookups show it.
+    let mut seen = String::new();
+    for _ in 0..200 {
+        seen = app.get_session(&access).await.str("lastAccessed");
+        if seen == due {
+            break;
+        }
+    }
+    assert_eq!(seen, due);
+    assert_eq!(app.touches.load(Ordering::SeqCst), 1);
+}
