@@ -756,6 +756,22 @@ mod tests {
     }
 
     #[test]
+    fn the_lookup_cache_defaults_to_the_service_default_and_zero_turns_it_off()
+    -> Result<(), clap::Error> {
+        for (extra, expected) in [
+            (&[][..], ServiceConfig::DEFAULT_LOOKUP_CACHE_ENTRIES),
+            (&["--lookup-cache-entries", "0"][..], 0),
+        ] {
+            let cli = Cli::try_parse_from(["tessera", "serve"].iter().chain(extra))?;
+            let Command::Serve(args) = cli.command else {
+                panic!("parsed the wrong command");
+            };
+            assert_eq!(args.lookup_cache_entries, expected);
+        }
+        Ok(())
+    }
+
+    #[test]
     fn login_limits_default_to_the_service_defaults_and_refuse_zero() -> Result<(), clap::Error> {
         let cli = Cli::try_parse_from(["tessera", "serve"])?;
         let Command::Serve(args) = cli.command else {
