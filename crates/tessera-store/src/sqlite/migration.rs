@@ -13,6 +13,7 @@ use tessera_core::{StoreError, Timestamp};
 
 use super::error::store_error;
 use super::rows::{self, Columns};
+use super::writer::Notify;
 use super::{SqliteStore, bind_hash, sql};
 
 /// Where an export of `kind` starts: after `after`, or before every key.
@@ -184,11 +185,7 @@ impl MigrationStore for SqliteStore {
 
     async fn import_rows(&self, batch: &MigrationBatch) -> Result<u64, StoreError> {
         // Dropping the transaction on any early return rolls the whole batch back.
-        let mut tx = self
-            .write
-            .begin_with(sql::BEGIN_IMMEDIATE)
-            .await
-            .map_err(store_error)?;
+        let mut tx = self.write.begin().await?;
         let mut written = 0;
         match batch {
             MigrationBatch::Clients(rows) => {
@@ -312,7 +309,7 @@ impl MigrationStore for SqliteStore {
                 }
             }
         }
-        tx.commit().await.map_err(store_error)?;
+        tx.commit(Notify::OtherProcesses).await?;
         Ok(written)
     }
 

@@ -11,6 +11,7 @@ use tessera_core::store::SessionAdminStore;
 use tessera_core::{StoreError, Timestamp};
 
 use super::error::store_error;
+use super::writer::Notify;
 use super::{SqliteStore, rows, sql};
 
 #[async_trait]
@@ -21,11 +22,7 @@ impl SessionAdminStore for SqliteStore {
         before: Timestamp,
     ) -> Result<bool, StoreError> {
         // Dropping the transaction on an early return rolls it back.
-        let mut tx = self
-            .write
-            .begin_with(sql::BEGIN_IMMEDIATE)
-            .await
-            .map_err(store_error)?;
+        let mut tx = self.write.begin().await?;
         let set = match owner {
             SessionOwner::Shopper(user_id) => sqlx::query(sql::SET_SHOPPER_WATERMARK)
                 .bind(user_id)
@@ -38,6 +35,7 @@ impl SessionAdminStore for SqliteStore {
         .await
         .map_err(store_error)?;
         if set.rows_affected() != 1 {
+            tx.roll_back().await?;
             return Ok(false);
         }
         sqlx::query(sql::ADD_PENDING_TIDY_UP)
@@ -47,7 +45,7 @@ impl SessionAdminStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
+        tx.commit(Notify::OtherProcesses).await?;
         Ok(true)
     }
 
@@ -70,11 +68,7 @@ impl SessionAdminStore for SqliteStore {
             SessionOwner::Shopper(_) => sql::TIDY_UP_SHOPPER_SESSIONS,
             SessionOwner::Client(_) => sql::TIDY_UP_CLIENT_SESSIONS,
         };
-        let mut tx = self
-            .write
-            .begin_with(sql::BEGIN_IMMEDIATE)
-            .await
-            .map_err(store_error)?;
+        let mut tx = self.write.begin().await?;
         let marked = sqlx::query(statement)
             .bind(now.millis())
             .bind(tidy_up.owner.id())
@@ -93,7 +87,7 @@ impl SessionAdminStore for SqliteStore {
                 .await
                 .map_err(store_error)?;
         }
-        tx.commit().await.map_err(store_error)?;
+        tx.commit(Notify::OtherProcesses).await?;
         Ok(marked)
     }
 
@@ -127,22 +121,28 @@ impl SessionAdminStore for SqliteStore {
         session_id: &str,
         cart_id: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(sql::SET_SESSION_CART)
-            .bind(cart_id)
-            .bind(session_id)
-            .execute(&self.write)
-            .await
-            .map_err(store_error)?;
+        let done = self
+            .write
+            .execute(
+                sqlx::query(sql::SET_SESSION_CART)
+                    .bind(cart_id)
+                    .bind(session_id),
+                Notify::OtherProcesses,
+            )
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn delete_expired_tokens(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
-        let done = sqlx::query(sql::DELETE_EXPIRED_ACCESS_TOKENS)
-            .bind(now.millis())
-            .bind(i64::from(limit))
-            .execute(&self.write)
-            .await
-            .map_err(store_error)?;
+        let done = self
+            .write
+            .execute(
+                sqlx::query(sql::DELETE_EXPIRED_ACCESS_TOKENS)
+                    .bind(now.millis())
+                    .bind(i64::from(limit)),
+                Notify::Nobody,
+            )
+            .await?;
         Ok(done.rows_affected())
     }
 
@@ -151,11 +151,7 @@ impl SessionAdminStore for SqliteStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<DeletedRows, StoreError> {
-        let mut tx = self
-            .write
-            .begin_with(sql::BEGIN_IMMEDIATE)
-            .await
-            .map_err(store_error)?;
+        let mut tx = self.write.begin().await?;
         // Read inside the write transaction, so no session can come back to life (or gain
         // a token) between being picked and being deleted.
         let mut dead: Vec<String> = sqlx::query_scalar(sql::EXPIRED_SESSIONS)
@@ -203,7 +199,7 @@ impl SessionAdminStore for SqliteStore {
                 break;
             }
         }
-        tx.commit().await.map_err(store_error)?;
+        tx.commit(Notify::Nobody).await?;
         Ok(deleted)
     }
 }

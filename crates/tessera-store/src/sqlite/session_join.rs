@@ -12,6 +12,7 @@ use tessera_core::{StoreError, Timestamp};
 
 use super::error::store_error;
 use super::rows::{self, Columns};
+use super::writer::Notify;
 use super::{SqliteStore, bind_hash, sql};
 
 /// Inserts a session row on an open transaction.
@@ -66,15 +67,17 @@ pub(super) async fn insert_token_rows<'t>(
 #[async_trait]
 impl SessionJoinStore for SqliteStore {
     async fn insert_session_token(&self, record: &SessionTokenRecord) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_SESSION_TOKEN)
-            .bind(bind_hash(&record.hash))
-            .bind(&record.client_id)
-            .bind(&record.session_id)
-            .bind(record.created_at.millis())
-            .bind(record.expires_at.millis())
-            .execute(&self.write)
-            .await
-            .map_err(store_error)?;
+        self.write
+            .execute(
+                sqlx::query(sql::INSERT_SESSION_TOKEN)
+                    .bind(bind_hash(&record.hash))
+                    .bind(&record.client_id)
+                    .bind(&record.session_id)
+                    .bind(record.created_at.millis())
+                    .bind(record.expires_at.millis()),
+                Notify::Nobody,
+            )
+            .await?;
         Ok(())
     }
 
@@ -105,11 +108,7 @@ impl SessionJoinStore for SqliteStore {
         session: &SessionRecord,
         tokens: &[TokenRecord],
     ) -> Result<bool, StoreError> {
-        let mut tx = self
-            .write
-            .begin_with(sql::BEGIN_IMMEDIATE)
-            .await
-            .map_err(store_error)?;
+        let mut tx = self.write.begin().await?;
         let bound = sqlx::query(sql::BIND_SESSION_TOKEN)
             .bind(&session.id)
             .bind(bind_hash(hash))
@@ -118,11 +117,12 @@ impl SessionJoinStore for SqliteStore {
             .await
             .map_err(store_error)?;
         if bound.rows_affected() != 1 {
+            tx.roll_back().await?;
             return Ok(false);
         }
         insert_session_row(&mut tx, session).await?;
         insert_token_rows(&mut tx, tokens).await?;
-        tx.commit().await.map_err(store_error)?;
+        tx.commit(Notify::Nobody).await?;
         Ok(true)
     }
 
@@ -132,11 +132,7 @@ impl SessionJoinStore for SqliteStore {
         newest_access: &TokenHash,
         tokens: &[TokenRecord],
     ) -> Result<bool, StoreError> {
-        let mut tx = self
-            .write
-            .begin_with(sql::BEGIN_IMMEDIATE)
-            .await
-            .map_err(store_error)?;
+        let mut tx = self.write.begin().await?;
         let live = sqlx::query(sql::SET_NEWEST_ACCESS_IF_LIVE)
             .bind(bind_hash(newest_access))
             .bind(session_id)
@@ -144,10 +140,11 @@ impl SessionJoinStore for SqliteStore {
             .await
             .map_err(store_error)?;
         if live.rows_affected() != 1 {
+            tx.roll_back().await?;
             return Ok(false);
         }
         insert_token_rows(&mut tx, tokens).await?;
-        tx.commit().await.map_err(store_error)?;
+        tx.commit(Notify::Nobody).await?;
         Ok(true)
     }
 
@@ -158,11 +155,7 @@ impl SessionJoinStore for SqliteStore {
         session: &SessionRecord,
         tokens: &[TokenRecord],
     ) -> Result<bool, StoreError> {
-        let mut tx = self
-            .write
-            .begin_with(sql::BEGIN_IMMEDIATE)
-            .await
-            .map_err(store_error)?;
+        let mut tx = self.write.begin().await?;
         let ended = sqlx::query(sql::END_ANONYMOUS_SESSION)
             .bind(now.millis())
             .bind(previous)
@@ -170,6 +163,7 @@ impl SessionJoinStore for SqliteStore {
             .await
             .map_err(store_error)?;
         if ended.rows_affected() != 1 {
+            tx.roll_back().await?;
             return Ok(false);
         }
         insert_session_row(&mut tx, session).await?;
@@ -180,7 +174,7 @@ impl SessionJoinStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
+        tx.commit(Notify::OtherProcesses).await?;
         Ok(true)
     }
 
@@ -189,12 +183,15 @@ impl SessionJoinStore for SqliteStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(sql::DELETE_EXPIRED_SESSION_TOKENS)
-            .bind(now.millis())
-            .bind(i64::from(limit))
-            .execute(&self.write)
-            .await
-            .map_err(store_error)?;
+        let done = self
+            .write
+            .execute(
+                sqlx::query(sql::DELETE_EXPIRED_SESSION_TOKENS)
+                    .bind(now.millis())
+                    .bind(i64::from(limit)),
+                Notify::Nobody,
+            )
+            .await?;
         Ok(done.rows_affected())
     }
 
@@ -204,13 +201,16 @@ impl SessionJoinStore for SqliteStore {
         locale: Option<&str>,
         currency: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(sql::SET_SESSION_PREFERENCES)
-            .bind(locale)
-            .bind(currency)
-            .bind(session_id)
-            .execute(&self.write)
-            .await
-            .map_err(store_error)?;
+        let done = self
+            .write
+            .execute(
+                sqlx::query(sql::SET_SESSION_PREFERENCES)
+                    .bind(locale)
+                    .bind(currency)
+                    .bind(session_id),
+                Notify::OtherProcesses,
+            )
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -1,0 +1,163 @@
+//! The `<database>-changes` file: an 8-byte little-endian counter that every process on
+//! one SQLite file bumps after a write other processes must hear of, so that each can tell
+//! with one `pread` whether another one wrote ([`ChangeSignal`]).
+//!
+//! A bump takes an exclusive advisory lock on the file, reads the counter and writes it
+//! plus one. A process remembers the value it last saw or wrote (`expected`): finding any
+//! other value means another process bumped it meanwhile. Every doubt (an I/O error, a
+//! garbled or truncated file) counts as a foreign change, since a spurious one only costs
+//! cache hits. The counter need not survive a crash: no cache does either.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tessera_core::StoreError;
+use tessera_core::store::ChangeSignal;
+
+const COUNTER_BYTES: usize = 8;
+
+/// This process's handle on the `-changes` file.
+#[derive(Debug)]
+pub(crate) struct ChangeFile {
+    path: PathBuf,
+    file: File,
+    /// Serialises this process's bumps: the advisory lock belongs to the open file, which
+    /// all of them share, so it does not keep them apart.
+    bumping: Mutex<()>,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Debug)]
+struct Seen {
+    /// The counter as this process last saw or wrote it.
+    expected: u64,
+    /// Changes made by other processes (or suspected), ever.
+    foreign: u64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded values stay consistent at every point a panic could unwind through.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `<database>-changes`.
+pub(crate) fn path_for(database: &Path) -> PathBuf {
+    let mut path = database.as_os_str().to_owned();
+    path.push("-changes");
+    PathBuf::from(path)
+}
+
+impl ChangeFile {
+    /// Opens the file beside `database`, creating it (mode 0600) if missing. Bumps made
+    /// before now are nobody's concern.
+    pub(crate) fn open(database: &Path) -> io::Result<Self> {
+        let path = path_for(database);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)?;
+        let expected = read_counter(&file)?;
+        Ok(Self {
+            path,
+            file,
+            bumping: Mutex::new(()),
+            seen: Mutex::new(Seen {
+                expected,
+                foreign: 0,
+            }),
+        })
+    }
+
+    /// Tells other processes this one changed the store; off the async threads, since the
+    /// lock may be held by another process for a moment.
+    pub(crate) async fn bump(self: &Arc<Self>) -> Result<(), StoreError> {
+        let changes = Arc::clone(self);
+        let bumped = tokio::task::spawn_blocking(move || changes.bump_blocking())
+            .await
+            .unwrap_or_else(|_| Err(io::Error::other("the bump was interrupted")));
+        bumped.map_err(|error| {
+            tracing::error!(
+                path = %self.path.display(),
+                %error,
+                "cannot bump the change counter; answering the write as unavailable"
+            );
+            StoreError::Unavailable(format!(
+                "cannot bump the change counter {}: {error}",
+                self.path.display()
+            ))
+        })
+    }
+
+    fn bump_blocking(&self) -> io::Result<()> {
+        let _bumping = lock(&self.bumping);
+        let found = self.locked_increment();
+        let mut seen = lock(&self.seen);
+        match found {
+            Ok(found) => {
+                if found != seen.expected {
+                    seen.foreign += 1;
+                }
+                seen.expected = found.wrapping_add(1);
+                Ok(())
+            }
+            Err(error) => {
+                seen.foreign += 1;
+                Err(error)
+            }
+        }
+    }
+
+    /// Under the file lock, reads the counter and writes it plus one; returns what it
+    /// read.
+    fn locked_increment(&self) -> io::Result<u64> {
+        self.file.lock()?;
+        let incremented = read_counter(&self.file).and_then(|found| {
+            self.file
+                .write_all_at(&found.wrapping_add(1).to_le_bytes(), 0)
+                .map(|()| found)
+        });
+        let unlocked = self.file.unlock();
+        let found = incremented?;
+        unlocked?;
+        Ok(found)
+    }
+}
+
+impl ChangeSignal for ChangeFile {
+    fn foreign_changes(&self) -> u64 {
+        // No file lock: a bump writes 8 bytes at once, and a torn read only adds a
+        // spurious change.
+        let found = read_counter(&self.file);
+        let mut seen = lock(&self.seen);
+        match found {
+            Ok(found) if found == seen.expected => {}
+            Ok(found) => {
+                seen.foreign += 1;
+                seen.expected = found;
+            }
+            Err(_) => seen.foreign += 1,
+        }
+        seen.foreign
+    }
+}
+
+/// The counter; bytes missing from a short file read as zero.
+fn read_counter(file: &File) -> io::Result<u64> {
+    let mut bytes = [0; COUNTER_BYTES];
+    let mut filled = 0;
+    while filled < COUNTER_BYTES {
+        match file.read_at(&mut bytes[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(u64::from_le_bytes(bytes))
+}
