@@ -211,7 +211,7 @@ fn parse_seconds(value: &str) -> Result<Duration, String> {
     let seconds: f64 = value
         .parse()
         .map_err(|_| format!("`{value}` is not a number of seconds"))?;
-    if !seconds.is_finite() || seconds < 0.0 || seconds > 86_400.0 {
+    if !seconds.is_finite() || !(0.0..=86_400.0).contains(&seconds) {
         return Err(format!("`{value}` is not between 0 and 86400 seconds"));
     }
     Ok(Duration::from_secs_f64(seconds))

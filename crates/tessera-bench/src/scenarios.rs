@@ -122,7 +122,7 @@ impl ScenarioUser {
     }
 
     async fn issue_half_and_half(&self, user: &mut VirtualUser) -> Option<Issued> {
-        if self.steps % 2 == 0 {
+        if self.steps.is_multiple_of(2) {
             self.issue_anonymous(user).await
         } else {
             self.issue_partner(user).await
