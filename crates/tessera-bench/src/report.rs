@@ -202,13 +202,14 @@ fn verdict(met: Option<bool>) -> &'static str {
 }
 
 fn target_text(result: &ScenarioResult) -> String {
-    let mut text = result
-        .target
-        .map_or_else(|| "—".to_owned(), |t| format!("≥ {t:.2}"));
+    let mut text = match result.target {
+        Some(target) => format!("≥ {target:.2}: {}", verdict(result.met)),
+        None => "—".to_owned(),
+    };
     if let (Some(target), Some(ratio)) = (result.p99_target, result.p99_vs_ceiling) {
         let _ = write!(
             text,
-            "; p99 ≤ {target:.0}× ceiling ({ratio:.1}×: {})",
+            "; p99 ≤ {target:.0}× ceiling's ({ratio:.1}×): {}",
             verdict(result.p99_met)
         );
     }
@@ -248,10 +249,7 @@ fn scenario_row(result: &ScenarioResult) -> Vec<String> {
         optional(result.server_cpu_cores, 2),
         optional(result.peak_rss_mib, 1),
         optional(result.ratio, 3),
-        match result.target {
-            Some(_) => format!("{} {}", target_text(result), verdict(result.met)),
-            None => target_text(result),
-        },
+        target_text(result),
     ]
 }
 
