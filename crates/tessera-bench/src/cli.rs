@@ -23,8 +23,8 @@ pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postg
                   ceiling. Each scenario is driven by one keep-alive HTTP/1.1 connection per \
                   virtual user on a one-thread runtime for --duration after --warmup; every \
                   response's status is checked, and a wrong one counts as an error, never as \
-                  throughput. Prints a table and writes results.json and results.md under \
-                  --results, each scenario with its ratio to the ceiling and the target of \
+                  throughput. Prints a table and writes STORE.json and STORE.md (sqlite, \
+                  postgres, sqlite-scale, ...) under --results, each scenario with its ratio to the ceiling and the target of \
                   docs/PERFORMANCE.md.\n\n\
                   Examples:\n  \
                   scripts/bench                                  # every scenario on SQLite\n  \
@@ -161,7 +161,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub server_binary: Option<PathBuf>,
 
-    /// Folder for results.json and results.md (created when missing).
+    /// Folder for the results files, STORE.json and STORE.md (created when missing).
     #[arg(long, default_value = "bench-results", value_name = "DIR")]
     pub results: PathBuf,
 
