@@ -422,7 +422,8 @@ fn is_oauth_form_path(path: &str) -> bool {
 /// More requests are in flight than `--max-in-flight-requests` allows (RELIABILITY P15):
 /// the request was shed before any of it ran, so a retry is safe.
 pub(crate) fn overloaded(path: &str) -> Response {
-    tracing::warn!("shed a request: too many requests in flight");
+    // Not a warning: under a flood, a line per shed request would add to the load.
+    tracing::debug!("shed a request: too many requests in flight");
     unavailable(path, "the server is busy; retry later")
 }
 
