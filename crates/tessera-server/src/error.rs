@@ -410,6 +410,65 @@ pub(crate) async fn render_method_not_allowed(uri: Uri, response: Response) -> R
     rendered
 }
 
+/// Whether `path` is one of the RFC 6749 style form endpoints (token, introspection,
+/// revocation), whose errors carry the RFC 6749 §5.2 body; every other path gets the
+/// Digital River shape.
+fn is_oauth_form_path(path: &str) -> bool {
+    crate::routes::TOKEN_PATHS.contains(&path)
+        || path == "/oauth20/introspect"
+        || path == "/oauth20/revoke"
+}
+
+/// More requests are in flight than `--max-in-flight-requests` allows (RELIABILITY P15):
+/// the request was shed before any of it ran, so a retry is safe.
+pub(crate) fn overloaded(path: &str) -> Response {
+    // Not a warning: under a flood, a line per shed request would add to the load.
+    tracing::debug!("shed a request: too many requests in flight");
+    unavailable(path, "the server is busy; retry later")
+}
+
+/// A request ran longer than `--request-timeout-ms`; its work was abandoned.
+pub(crate) fn request_timed_out(path: &str) -> Response {
+    tracing::warn!("a request exceeded the request timeout");
+    unavailable(path, "the request took too long; retry later")
+}
+
+/// 503 with `Retry-After`, in the shape of `path`'s endpoint.
+fn unavailable(path: &str, description: &'static str) -> Response {
+    let response = if is_oauth_form_path(path) {
+        oauth_body(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            description,
+        )
+    } else {
+        dr_body(
+            StatusCode::SERVICE_UNAVAILABLE,
+            path,
+            "service-unavailable",
+            "The service is temporarily unavailable; retry later",
+        )
+    };
+    with_retry_after(response)
+}
+
+/// A declared `Content-Length` above the server-wide body limit, refused before any of
+/// the body is read, in the shape of `path`'s endpoint.
+pub(crate) fn body_too_large(path: &str) -> Response {
+    if is_oauth_form_path(path) {
+        ApiError::TokenBodyTooLarge.into_response()
+    } else {
+        ApiError::AdminBodyTooLarge(path.to_owned()).into_response()
+    }
+}
+
+/// The server failed in a way no handler saw (an error of a server layer that has no
+/// response of its own).
+pub(crate) fn internal(path: &str) -> Response {
+    tracing::error!("a server layer failed");
+    system_error(path)
+}
+
 /// A handler panicked: answer 500 with generic text and log nothing of the request.
 pub(crate) fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
     tracing::error!("a request handler panicked");

@@ -5,7 +5,7 @@
 //!
 //! Layout: `routes` owns paths and methods, `extract` parses headers and bodies,
 //! `error` alone decides status codes and error bodies, `oauth` and `health` hold the
-//! handlers, `telemetry` the per-request log line.
+//! handlers, `telemetry` the per-request log line, `http_server` the connections and their limits.
 
 mod admin;
 mod config;
@@ -13,15 +13,16 @@ mod cors;
 mod error;
 mod extract;
 mod health;
+mod http_server;
 mod metadata;
 mod oauth;
 mod openapi;
+pub mod parsers;
 mod routes;
 mod shoppers;
 mod telemetry;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tessera_core::TokenService;
@@ -29,6 +30,7 @@ use tessera_core::TokenService;
 pub use admin::admin_router;
 pub use config::ServerConfig;
 pub use cors::{CorsOrigin, CorsOriginError};
+pub use http_server::{HttpLimits, serve_with_limits};
 pub use metadata::{Issuer, IssuerError};
 pub use routes::{router, router_with};
 
@@ -40,17 +42,12 @@ pub(crate) struct AppState {
     pub(crate) trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting
-/// connections and waits for in-flight requests to finish.
+/// Serves `router` on `listener` with the default [`HttpLimits`] until `shutdown`
+/// resolves, then stops accepting connections and waits for in-flight requests to finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with_limits(listener, router, HttpLimits::default(), shutdown).await
 }

@@ -356,6 +356,53 @@ pub struct ServeArgs {
     )]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
+    /// How long a client may take to send a request's line and headers before its
+    /// connection is closed (slow clients holding connections open).
+    #[arg(
+        long,
+        env = "TESSERA_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000,
+        value_name = "MS",
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "HTTP limits"
+    )]
+    pub header_read_timeout_ms: u64,
+
+    /// How long one request may take to be answered; past it the request is abandoned and
+    /// answered 503 with Retry-After.
+    #[arg(
+        long,
+        env = "TESSERA_REQUEST_TIMEOUT_MS",
+        default_value_t = 30_000,
+        value_name = "MS",
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "HTTP limits"
+    )]
+    pub request_timeout_ms: u64,
+
+    /// Open connections at most; a connection beyond it is closed at once.
+    #[arg(
+        long,
+        env = "TESSERA_MAX_CONNECTIONS",
+        default_value_t = 4096,
+        value_name = "COUNT",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = "HTTP limits"
+    )]
+    pub max_connections: u32,
+
+    /// Requests handled at once; one more is answered 503 with Retry-After at once
+    /// (load shedding) instead of waiting.
+    #[arg(
+        long,
+        env = "TESSERA_MAX_IN_FLIGHT_REQUESTS",
+        default_value_t = 1024,
+        value_name = "COUNT",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = "HTTP limits"
+    )]
+    pub max_in_flight_requests: u32,
+
     /// The issuer identifier published at /.well-known/oauth-authorization-server
     /// (RFC 8414): the public https:// URL clients reach this server at, without query or
     /// fragment; every endpoint URL in the document is under it [default: http:// and the

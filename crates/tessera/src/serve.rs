@@ -6,6 +6,7 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tessera_core::admin::{Admin, NewClient};
@@ -144,9 +145,14 @@ async fn serve(
         let _ = stopped.wait_for(|stop| *stop).await;
     };
     let public = async {
-        tessera_server::serve(listener, router, until_stopped(stopped.clone()))
-            .await
-            .context("the HTTP server failed")
+        tessera_server::serve_with_limits(
+            listener,
+            router,
+            http_limits(args),
+            until_stopped(stopped.clone()),
+        )
+        .await
+        .context("the HTTP server failed")
     };
     let admin = async {
         match admin {
@@ -163,6 +169,18 @@ async fn serve(
         task.abort();
     }
     served
+}
+
+/// The public listener's limits from the command line (RELIABILITY P15); the rest keep
+/// their defaults.
+fn http_limits(args: &ServeArgs) -> tessera_server::HttpLimits {
+    tessera_server::HttpLimits {
+        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        max_connections: args.max_connections as usize,
+        max_in_flight_requests: args.max_in_flight_requests as usize,
+        ..tessera_server::HttpLimits::default()
+    }
 }
 
 /// Prints the first line of stdout, which scripts and tests wait for.

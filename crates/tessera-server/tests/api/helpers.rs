@@ -24,7 +24,7 @@ use tessera_core::store::{
 };
 use tessera_core::token::{TokenHash, TokenKeys};
 use tessera_core::{Clock, ManualClock, ServiceConfig, Store, StoreError, Timestamp, TokenService};
-use tessera_server::ServerConfig;
+use tessera_server::{HttpLimits, ServerConfig};
 use tessera_store::StoreOptions;
 use tessera_store::test_support::TestDatabase;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -123,7 +123,14 @@ pub async fn spawn_app_with_options_and_config(
     options: StoreOptions,
     config: ServiceConfig,
 ) -> TestApp {
-    match try_spawn(options, config, ServerConfig::default()).await {
+    match try_spawn(
+        options,
+        config,
+        ServerConfig::default(),
+        HttpLimits::default(),
+    )
+    .await
+    {
         Ok(app) => app,
         Err(error) => panic!("test app did not start: {error}"),
     }
@@ -131,7 +138,29 @@ pub async fn spawn_app_with_options_and_config(
 
 /// An app whose public router runs with `server` (CORS origins, ...).
 pub async fn spawn_app_with_server_config(server: ServerConfig) -> TestApp {
-    match try_spawn(StoreOptions::default(), service_config(), server).await {
+    match try_spawn(
+        StoreOptions::default(),
+        service_config(),
+        server,
+        HttpLimits::default(),
+    )
+    .await
+    {
+        Ok(app) => app,
+        Err(error) => panic!("test app did not start: {error}"),
+    }
+}
+
+/// An app whose public listener enforces `limits` (RELIABILITY P15).
+pub async fn spawn_app_with_http_limits(limits: HttpLimits) -> TestApp {
+    match try_spawn(
+        StoreOptions::default(),
+        service_config(),
+        ServerConfig::default(),
+        limits,
+    )
+    .await
+    {
         Ok(app) => app,
         Err(error) => panic!("test app did not start: {error}"),
     }
@@ -141,6 +170,7 @@ async fn try_spawn(
     options: StoreOptions,
     config: ServiceConfig,
     server: ServerConfig,
+    limits: HttpLimits,
 ) -> Result<TestApp, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let database = dir.path().join("tessera.db");
@@ -209,7 +239,7 @@ async fn try_spawn(
     };
     let router = tessera_server::router_with(Arc::new(service), server);
     tokio::spawn(async move {
-        let _ = tessera_server::serve(listener, router, async {
+        let _ = tessera_server::serve_with_limits(listener, router, limits, async {
             let _ = stopped.await;
         })
         .await;

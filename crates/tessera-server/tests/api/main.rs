@@ -6,6 +6,7 @@ mod client_auth;
 mod cors;
 mod fail_closed;
 mod helpers;
+mod http_limits;
 mod introspection;
 mod login;
 mod logout_everywhere;
