@@ -5,7 +5,8 @@
 //!
 //! Layout: `routes` owns paths and methods, `extract` parses headers and bodies,
 //! `error` alone decides status codes and error bodies, `oauth` and `health` hold the
-//! handlers, `telemetry` the per-request log line.
+//! handlers, `telemetry` the per-request log line and request metrics, `metrics` the
+//! Prometheus recorder and `/metrics`.
 
 mod admin;
 mod config;
@@ -14,6 +15,7 @@ mod error;
 mod extract;
 mod health;
 mod metadata;
+mod metrics;
 mod oauth;
 mod openapi;
 mod routes;
@@ -26,6 +28,7 @@ use std::sync::Arc;
 
 use tessera_core::TokenService;
 
+pub use self::metrics::{Metrics, MetricsError};
 pub use admin::admin_router;
 pub use config::ServerConfig;
 pub use cors::{CorsOrigin, CorsOriginError};

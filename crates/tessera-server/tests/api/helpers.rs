@@ -148,7 +148,8 @@ async fn try_spawn(
         Some(postgres) => postgres.url().to_owned(),
         None => format!("sqlite://{}", database.display()),
     };
-    let real = tessera_store::open(&url, &options).await?;
+    // Metered as `tessera serve` meters it, so every test also runs through the decorator.
+    let real = tessera_store::MeteredStore::wrap(tessera_store::open(&url, &options).await?);
     let lookups = Arc::new(AtomicUsize::new(0));
     let store: Arc<dyn Store> = Arc::new(CountingStore {
         inner: real,

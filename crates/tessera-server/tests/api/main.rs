@@ -11,6 +11,7 @@ mod login;
 mod logout_everywhere;
 mod metadata;
 mod methods;
+mod metrics;
 mod model;
 mod openapi;
 mod refresh;

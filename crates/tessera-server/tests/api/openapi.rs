@@ -8,7 +8,7 @@ use tessera_server::{Issuer, ServerConfig};
 use crate::helpers::{TestApp, TestResult, spawn_app_with_server_config};
 
 /// Every public path of API.md §1, aliases included.
-const PUBLIC_PATHS: [&str; 19] = [
+const PUBLIC_PATHS: [&str; 20] = [
     "/oauth20/token",
     "/oauth20/token.json",
     "/oauth20/token/",
@@ -28,6 +28,7 @@ const PUBLIC_PATHS: [&str; 19] = [
     "/docs",
     "/docs/",
     "/docs/{file}",
+    "/metrics",
 ];
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
