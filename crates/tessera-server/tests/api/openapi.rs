@@ -3,7 +3,7 @@
 
 use reqwest::Method;
 use serde_json::Value;
-use tessera_server::{Issuer, ServerConfig};
+use tessera_server::{Issuer, Metrics, ServerConfig};
 
 use crate::helpers::{TestApp, TestResult, spawn_app_with_server_config};
 
@@ -33,10 +33,11 @@ const PUBLIC_PATHS: [&str; 20] = [
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 
-/// An app that also serves the metadata document, as the binary always does.
+/// An app that also serves the metadata document and metrics, as the binary always does.
 async fn spawn() -> Result<TestApp, Box<dyn std::error::Error>> {
     Ok(spawn_app_with_server_config(ServerConfig {
         issuer: Some(Issuer::parse("https://auth.example.test")?),
+        metrics: Some(Metrics::install()?),
         ..ServerConfig::default()
     })
     .await)
@@ -106,7 +107,7 @@ async fn every_documented_operation_is_served() -> TestResult {
             );
         }
     }
-    assert_eq!(operations, 24);
+    assert_eq!(operations, 25);
     Ok(())
 }
 
