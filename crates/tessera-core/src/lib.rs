@@ -24,6 +24,7 @@ pub mod shopper;
 pub mod shoppers;
 pub mod store;
 pub mod suite;
+mod telemetry;
 pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

@@ -61,6 +61,7 @@ impl PasswordVerifier {
         stored: Option<String>,
         candidate: Option<Secret>,
     ) -> Result<bool, StoreError> {
+        let _queued = Queued::enter();
         let _permit = self.permits.acquire().await.map_err(|_| {
             StoreError::Unavailable("the password verifier has shut down".to_owned())
         })?;
@@ -79,12 +80,32 @@ impl PasswordVerifier {
     /// Hashes a new password ([`hash_password`]) under the same bound, for callers on the
     /// async runtime (shopper registration), so hashing and verifying share one budget.
     pub async fn hash(&self, password: Secret) -> Result<String, StoreError> {
+        let _queued = Queued::enter();
         let _permit = self.permits.acquire().await.map_err(|_| {
             StoreError::Unavailable("the password verifier has shut down".to_owned())
         })?;
         tokio::task::spawn_blocking(move || hash_password(&password))
             .await
             .map_err(|_| StoreError::Unavailable("password hashing did not finish".to_owned()))?
+    }
+}
+
+/// One hashing or verification in `tessera_password_hash_queue_depth`, from the moment it
+/// waits for a permit until it ends or its caller goes away, when the permit goes too: the
+/// gauge shows how far the logins of a flood are queued behind the semaphore.
+struct Queued(metrics::Gauge);
+
+impl Queued {
+    fn enter() -> Self {
+        let depth = metrics::gauge!("tessera_password_hash_queue_depth");
+        depth.increment(1.0);
+        Self(depth)
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
     }
 }
 

@@ -20,6 +20,7 @@ use crate::client::ClientCredentials;
 use crate::error::TokenError;
 use crate::secret::Secret;
 use crate::service::{TokenService, is_live, session_is_live};
+use crate::telemetry::{Revoked, count_revoked};
 use crate::token::TokenKind;
 
 impl TokenService {
@@ -65,8 +66,10 @@ impl TokenService {
                 }
             }
             TokenKind::Refresh => {
-                if session_is_live(&found, now) {
-                    self.store.revoke_session(&found.session.id, now).await?;
+                if session_is_live(&found, now)
+                    && self.store.revoke_session(&found.session.id, now).await?
+                {
+                    count_revoked(Revoked::Refresh);
                 }
             }
         }

@@ -389,7 +389,9 @@ impl TokenService {
             .store
             .end_session_if_newest(&found.session.id, &hash, now)
             .await?;
-        Ok(ended || self.store.revoke_token(&hash, now).await?)
+        let revoked = !ended && self.store.revoke_token(&hash, now).await?;
+        crate::telemetry::count_logout(ended, revoked);
+        Ok(ended || revoked)
     }
 
     fn view(&self, found: TokenLookup, bearer: Secret, now: Timestamp) -> SessionView {

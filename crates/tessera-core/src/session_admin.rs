@@ -23,6 +23,7 @@ use crate::error::{AdminError, StoreError};
 use crate::secret::Secret;
 use crate::session::SessionRecord;
 use crate::store::Store;
+use crate::telemetry::{Revoked, count_revoked};
 
 /// Sessions marked revoked per tidy-up transaction.
 const TIDY_UP_BATCH: u32 = 500;
@@ -260,6 +261,7 @@ impl SessionAdmin {
         if !self.store.revoke_sessions_before(&owner, now).await? {
             return Err(AdminError::NotFound("No client has this id"));
         }
+        count_revoked(Revoked::Owner);
         tracing::info!(
             owner = owner.kind(),
             id = owner.id(),
@@ -281,6 +283,9 @@ impl SessionAdmin {
         let now = self.clock.now();
         let was_live = found.is_live(now);
         let revoked = self.store.revoke_session(session_id, now).await?;
+        if was_live && revoked {
+            count_revoked(Revoked::AdminSession);
+        }
         Ok(was_live && revoked)
     }
 

@@ -5,6 +5,7 @@ use ipnet::IpNet;
 
 use crate::cors::CorsOrigin;
 use crate::metadata::Issuer;
+use crate::metrics::Metrics;
 
 /// Settings of the public router. `ServerConfig::default()` is what
 /// [`router`](crate::router) uses: no CORS.
@@ -21,4 +22,7 @@ pub struct ServerConfig {
     /// Proxies (load balancers) whose `X-Forwarded-For` is believed. Empty: the caller's
     /// address is always the socket peer, whatever headers say.
     pub trusted_proxies: Vec<IpNet>,
+    /// The process's metrics recorder ([`Metrics::install`]): the router then serves
+    /// `/metrics` and counts and times every request. `None`: neither (404).
+    pub metrics: Option<Metrics>,
 }

@@ -5,7 +5,8 @@
 //!
 //! Layout: `routes` owns paths and methods, `extract` parses headers and bodies,
 //! `error` alone decides status codes and error bodies, `oauth` and `health` hold the
-//! handlers, `telemetry` the per-request log line, `http_server` the connections and their limits.
+//! handlers, `telemetry` the per-request log line and request metrics, `metrics` the
+//! Prometheus recorder and `/metrics`, `http_server` the connections and their limits.
 
 mod admin;
 mod config;
@@ -15,6 +16,7 @@ mod extract;
 mod health;
 mod http_server;
 mod metadata;
+mod metrics;
 mod oauth;
 mod openapi;
 pub mod parsers;
@@ -27,6 +29,7 @@ use std::sync::Arc;
 
 use tessera_core::TokenService;
 
+pub use self::metrics::{Metrics, MetricsError};
 pub use admin::admin_router;
 pub use config::ServerConfig;
 pub use cors::{CorsOrigin, CorsOriginError};

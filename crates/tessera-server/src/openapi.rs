@@ -83,6 +83,7 @@ from the listed origins (exact match) and name the origin in \
         document,
         docs_page,
         docs_asset,
+        crate::metrics::scrape,
     ),
     components(schemas(OAuthErrorBody, OAuthErrorCode, DrErrorBody, DrErrorCode)),
     modifiers(&SecuritySchemes),
@@ -90,7 +91,7 @@ from the listed origins (exact match) and name the origin in \
         (name = "tokens", description = "Issuing tokens and session tokens (RFC 6749)."),
         (name = "sessions", description = "The session behind an access token: details and logout."),
         (name = "shoppers", description = "Registering shoppers; the token's shopper and its session's preferences."),
-        (name = "operations", description = "Liveness, readiness and this document."),
+        (name = "operations", description = "Liveness, readiness, metrics and this document."),
     )
 )]
 struct ApiDoc;

@@ -17,6 +17,7 @@ use crate::cors;
 use crate::error;
 use crate::health;
 use crate::metadata;
+use crate::metrics;
 use crate::oauth::{access_tokens, introspect, revoke, session_token, token};
 use crate::openapi;
 use crate::shoppers;
@@ -38,7 +39,7 @@ pub(crate) const ACCESS_TOKEN_PATHS: [&str; 4] = [
 /// Every path `router_with` serves, each of which the OpenAPI document (`openapi`) must
 /// describe; a unit test there compares the two. A new route goes here too.
 #[cfg(test)]
-pub(crate) const SERVED_PATHS: [&str; 19] = [
+pub(crate) const SERVED_PATHS: [&str; 20] = [
     TOKEN_PATHS[0],
     TOKEN_PATHS[1],
     TOKEN_PATHS[2],
@@ -58,6 +59,7 @@ pub(crate) const SERVED_PATHS: [&str; 19] = [
     openapi::DOCS_PATH,
     openapi::DOCS_SLASH_PATH,
     openapi::DOCS_ASSETS_PATH,
+    metrics::PATH,
 ];
 
 /// Builds the whole application around `service`, with the default [`ServerConfig`].
@@ -119,6 +121,9 @@ pub fn router_with(service: Arc<TokenService>, config: ServerConfig) -> Router {
     if let Some(issuer) = &config.issuer {
         public = public.route(metadata::PATH, metadata::routes(issuer));
     }
+    if let Some(recorder) = &config.metrics {
+        public = public.route(metrics::PATH, recorder.routes());
+    }
 
     Router::new()
         .merge(oauth)
@@ -137,5 +142,6 @@ pub fn router_with(service: Arc<TokenService>, config: ServerConfig) -> Router {
             HeaderName::from_static("x-content-type-options"),
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(telemetry::request_metrics(config.metrics.is_some()))
         .layer(telemetry::layer())
 }

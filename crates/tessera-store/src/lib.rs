@@ -13,12 +13,14 @@ use std::time::Duration;
 
 use tessera_core::Store;
 
+mod metered;
 pub mod postgres;
 mod row_decoders;
 pub mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
+pub use metered::MeteredStore;
 pub use postgres::{PostgresStore, PostgresUrl};
 pub use sqlite::SqliteStore;
 

@@ -41,3 +41,12 @@ async fn the_whole_suite_passes_on_one_store() -> TestResult {
     store.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_whole_suite_passes_through_a_metered_store() -> TestResult {
+    let dir = TempDir::new()?;
+    let store = tessera_store::MeteredStore::wrap(fresh_store(&dir).await?);
+    tessera_core::suite::run_all(store.as_ref()).await?;
+    store.close().await;
+    Ok(())
+}

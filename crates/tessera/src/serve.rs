@@ -1,7 +1,8 @@
 //! `tessera serve`: wires the store, the token keys, the core service and the HTTP server
 //! together, announces the bound address, creates the bootstrap client on an empty store,
 //! serves the administration API on its own listener when asked, runs the background
-//! clean-up, and runs until SIGINT or SIGTERM, which stops both listeners.
+//! clean-up, and runs until SIGINT or SIGTERM, which stops both listeners. It installs the
+//! metrics recorder that `/metrics` renders, and times every store operation.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -42,7 +43,9 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         None => gethostname::gethostname().to_string_lossy().into_owned(),
     };
 
-    let store = crate::store::open(cli).await?;
+    // Installed before anything records, so no figure of this process is lost.
+    let metrics = tessera_server::Metrics::install()?;
+    let store = tessera_store::MeteredStore::wrap(crate::store::open(cli).await?);
     tracing::info!(
         database = %crate::store::redacted(&cli.database_url),
         key_file = %key_path.display(),
@@ -68,7 +71,7 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     // Every writer of this process goes through the service's store, so that its lookup
     // cache sees each write.
     let store = Arc::clone(service.store());
-    let served = serve(args, &store, clock, service, signals).await;
+    let served = serve(args, &store, clock, service, metrics, signals).await;
     store.close().await;
     if served.is_ok() {
         tracing::info!("stopped");
@@ -82,6 +85,7 @@ async fn serve(
     store: &Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     service: Arc<TokenService>,
+    metrics: tessera_server::Metrics,
     signals: Signals,
 ) -> anyhow::Result<()> {
     // Checked before anything is bound: a missing or weak admin token stops the start-up.
@@ -89,6 +93,7 @@ async fn serve(
     let mut config = tessera_server::ServerConfig {
         cors_origins: args.cors_origins.clone(),
         trusted_proxies: args.trusted_proxies.clone(),
+        metrics: Some(metrics),
         ..tessera_server::ServerConfig::default()
     };
     if !config.cors_origins.is_empty() {

@@ -6,6 +6,7 @@ use crate::error::TokenError;
 use crate::id::new_user_id;
 use crate::service::{RequestContext, SessionSeed, TokenService};
 use crate::session::TokenResponse;
+use crate::telemetry::{IssuedBy, count_issued};
 
 impl TokenService {
     pub(crate) async fn grant_anonymous(
@@ -26,6 +27,8 @@ impl TokenService {
             currency: client.default_currency.clone(),
             with_refresh_token: true,
         };
-        self.open_session(client, seed, context).await
+        let issued = self.open_session(client, seed, context).await?;
+        count_issued(IssuedBy::Anonymous);
+        Ok(issued)
     }
 }

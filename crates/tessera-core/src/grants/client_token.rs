@@ -5,6 +5,7 @@ use crate::client::{ClientRecord, Grant};
 use crate::error::TokenError;
 use crate::service::{RequestContext, SessionSeed, TokenService};
 use crate::session::TokenResponse;
+use crate::telemetry::{IssuedBy, count_issued};
 
 impl TokenService {
     pub(crate) async fn grant_client_token(
@@ -26,6 +27,8 @@ impl TokenService {
             currency: client.default_currency.clone(),
             with_refresh_token: false,
         };
-        self.open_session(client, seed, context).await
+        let issued = self.open_session(client, seed, context).await?;
+        count_issued(IssuedBy::ClientToken);
+        Ok(issued)
     }
 }

@@ -5,6 +5,7 @@ use crate::client::{ClientRecord, Grant};
 use crate::error::TokenError;
 use crate::service::{RequestContext, SessionSeed, TokenService};
 use crate::session::TokenResponse;
+use crate::telemetry::{IssuedBy, count_issued};
 
 impl TokenService {
     pub(crate) async fn grant_partner_shopper(
@@ -23,7 +24,10 @@ impl TokenService {
             .shopper_by_external_reference(external_reference_id)
             .await?
             .ok_or(TokenError::InvalidGrant("unknown external reference id"))?;
-        self.open_session(client, SessionSeed::for_shopper(client, shopper), context)
-            .await
+        let issued = self
+            .open_session(client, SessionSeed::for_shopper(client, shopper), context)
+            .await?;
+        count_issued(IssuedBy::PartnerShopper);
+        Ok(issued)
     }
 }

@@ -18,6 +18,7 @@ use crate::grants::TokenRequest;
 use crate::secret::Secret;
 use crate::service::{TokenService, is_live};
 use crate::session::{TokenRecord, TokenResponse};
+use crate::telemetry::{IssuedBy, Revoked, count_issued, count_revoked};
 use crate::token::TokenKind;
 
 /// The one answer to every refresh token that cannot be exchanged.
@@ -98,6 +99,7 @@ impl TokenService {
             // the same token won, so this presentation is a reuse like any other.
             return Err(self.reuse_detected(&session.id, now).await);
         }
+        count_issued(IssuedBy::Refresh);
         Ok(TokenResponse {
             access_token: access.token,
             expires_in: now.seconds_until(access_expires),
@@ -111,6 +113,9 @@ impl TokenService {
     async fn reuse_detected(&self, session_id: &str, now: Timestamp) -> TokenError {
         match self.store.revoke_session(session_id, now).await {
             Ok(revoked) => {
+                if revoked {
+                    count_revoked(Revoked::RefreshReuse);
+                }
                 tracing::warn!(
                     session_id,
                     revoked,

@@ -15,6 +15,7 @@ use crate::grants::TokenRequest;
 use crate::service::{RequestContext, SessionSeed, TokenService};
 use crate::session::TokenResponse;
 use crate::shopper::{ShopperRecord, normalize_username};
+use crate::telemetry::{IssuedBy, count_issued};
 
 /// The one answer to every failed login: unknown user, user without a password, wrong
 /// password, or a password that did not decode.
@@ -28,8 +29,11 @@ impl TokenService {
         context: &RequestContext,
     ) -> Result<TokenResponse, TokenError> {
         let shopper = self.authenticate_shopper(client, request, context).await?;
-        self.open_session(client, SessionSeed::for_shopper(client, shopper), context)
-            .await
+        let issued = self
+            .open_session(client, SessionSeed::for_shopper(client, shopper), context)
+            .await?;
+        count_issued(IssuedBy::ShopperLogin);
+        Ok(issued)
     }
 
     /// The shopper whose username and password `request` carries, checked under the

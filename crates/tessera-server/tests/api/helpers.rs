@@ -188,7 +188,8 @@ async fn try_spawn(
         Some(postgres) => postgres.url().to_owned(),
         None => format!("sqlite://{}", database.display()),
     };
-    let real = tessera_store::open(&url, &options).await?;
+    // Metered as `tessera serve` meters it, so every test also runs through the decorator.
+    let real = tessera_store::MeteredStore::wrap(tessera_store::open(&url, &options).await?);
     let lookups = Arc::new(AtomicUsize::new(0));
     let foreign_writes = Arc::new(AtomicU64::new(0));
     // SQLite tells of other processes' writes, so lookups are cached; PostgreSQL stays

@@ -13,6 +13,7 @@ mod logout_everywhere;
 mod lookup_cache;
 mod metadata;
 mod methods;
+mod metrics;
 mod model;
 mod openapi;
 mod refresh;

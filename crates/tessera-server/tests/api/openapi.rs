@@ -3,12 +3,12 @@
 
 use reqwest::Method;
 use serde_json::Value;
-use tessera_server::{Issuer, ServerConfig};
+use tessera_server::{Issuer, Metrics, ServerConfig};
 
 use crate::helpers::{TestApp, TestResult, spawn_app_with_server_config};
 
 /// Every public path of API.md §1, aliases included.
-const PUBLIC_PATHS: [&str; 19] = [
+const PUBLIC_PATHS: [&str; 20] = [
     "/oauth20/token",
     "/oauth20/token.json",
     "/oauth20/token/",
@@ -28,14 +28,16 @@ const PUBLIC_PATHS: [&str; 19] = [
     "/docs",
     "/docs/",
     "/docs/{file}",
+    "/metrics",
 ];
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 
-/// An app that also serves the metadata document, as the binary always does.
+/// An app that also serves the metadata document and metrics, as the binary always does.
 async fn spawn() -> Result<TestApp, Box<dyn std::error::Error>> {
     Ok(spawn_app_with_server_config(ServerConfig {
         issuer: Some(Issuer::parse("https://auth.example.test")?),
+        metrics: Some(Metrics::install()?),
         ..ServerConfig::default()
     })
     .await)
@@ -105,7 +107,7 @@ async fn every_documented_operation_is_served() -> TestResult {
             );
         }
     }
-    assert_eq!(operations, 24);
+    assert_eq!(operations, 25);
     Ok(())
 }
 
