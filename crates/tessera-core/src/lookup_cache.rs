@@ -1,5 +1,5 @@
-//! A bounded in-process cache of access-token lookups, so that session details and
-//! introspection rarely reach the store, without ever answering from a lookup that a
+//! A bounded in-process cache of access-token and client lookups, so that session details,
+//! introspection and client authentication rarely reach the store, without ever answering from a lookup that a
 //! revocation acknowledged on any node has made stale (RELIABILITY P5).
 //!
 //! [`CachingStore`] wraps the real store and sits under every service, so every write of
@@ -44,6 +44,11 @@ const ENTRY_TIME_TO_LIVE: Duration = Duration::from_secs(60);
 
 /// Counter of lookups, labelled `result` = `hit` or `miss`.
 const REQUESTS_METRIC: &str = "tessera_lookup_cache_requests_total";
+/// Counter of client lookups (client authentication), labelled `result` = `hit` or `miss`.
+const CLIENT_REQUESTS_METRIC: &str = "tessera_client_cache_requests_total";
+/// Client ids longer than this are read through without caching: real ids are 32
+/// characters, and longer keys would only let a caller spend the cache's memory.
+const MAX_CACHED_CLIENT_ID_LEN: usize = 128;
 /// Counter of whole-cache clears, labelled `cause` = `foreign` (another process wrote) or
 /// `global` (a write of this process that may touch any session).
 const CLEARS_METRIC: &str = "tessera_lookup_cache_clears_total";
@@ -71,12 +76,22 @@ struct Entry {
     confirmed: AtomicBool,
 }
 
+/// One cached client lookup. Absent clients are cached too, so that an unknown id is
+/// answered as fast as a known one once either is cached (RELIABILITY P13).
+struct ClientEntry {
+    client: Option<ClientRecord>,
+    /// As [`Entry::confirmed`].
+    confirmed: AtomicBool,
+}
+
 /// What a write of this process may have made stale.
 enum Stale<'a> {
     /// One token's row.
     Token(&'a TokenHash),
     /// One session's row, seen by every token of it.
     Session(&'a str),
+    /// One client's lookup (a new client replacing a cached absence).
+    Client(&'a str),
     /// Possibly any lookup.
     Everything,
 }
@@ -87,6 +102,7 @@ pub struct CachingStore {
     signal: Arc<dyn ChangeSignal>,
     entries: Cache<TokenHash, Arc<Entry>>,
     sessions: Cache<String, Arc<SessionFlag>>,
+    clients: Cache<String, Arc<ClientEntry>>,
     /// Moved by every write of this process (and every foreign change seen) before it
     /// invalidates; a lookup confirms its entry only if this did not move during its read.
     epoch: AtomicU64,
@@ -117,6 +133,10 @@ impl CachingStore {
                 .max_capacity(capacity)
                 .time_to_live(ENTRY_TIME_TO_LIVE)
                 .build(),
+            clients: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ENTRY_TIME_TO_LIVE)
+                .build(),
             epoch: AtomicU64::new(0),
             seen_foreign: AtomicU64::new(seen_foreign),
         }
@@ -136,6 +156,7 @@ impl CachingStore {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.entries.invalidate_all();
         self.sessions.invalidate_all();
+        self.clients.invalidate_all();
         metrics::counter!(CLEARS_METRIC, "cause" => cause.label()).increment(1);
     }
 
@@ -184,6 +205,7 @@ impl CachingStore {
                 }
                 self.sessions.invalidate(session_id);
             }
+            Stale::Client(id) => self.clients.invalidate(id),
             Stale::Everything => self.clear(ClearCause::Global),
         }
     }
@@ -218,10 +240,35 @@ impl ClearCause {
 #[async_trait]
 impl ClientStore for CachingStore {
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        self.inner.insert_client(client).await
+        self.write(Stale::Client(&client.id), self.inner.insert_client(client))
+            .await
     }
     async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        self.inner.client(id).await
+        if id.len() > MAX_CACHED_CLIENT_ID_LEN {
+            return self.inner.client(id).await;
+        }
+        self.check_foreign();
+        if let Some(entry) = self.clients.get(id)
+            && entry.confirmed.load(Ordering::SeqCst)
+        {
+            metrics::counter!(CLIENT_REQUESTS_METRIC, "result" => "hit").increment(1);
+            return Ok(entry.client.clone());
+        }
+        metrics::counter!(CLIENT_REQUESTS_METRIC, "result" => "miss").increment(1);
+        let epoch_before_read = self.epoch.load(Ordering::SeqCst);
+        let found = self.inner.client(id).await?;
+        let entry = Arc::new(ClientEntry {
+            client: found.clone(),
+            confirmed: AtomicBool::new(false),
+        });
+        self.clients.insert(id.to_owned(), Arc::clone(&entry));
+        if self.epoch.load(Ordering::SeqCst) == epoch_before_read {
+            entry.confirmed.store(true, Ordering::SeqCst);
+        } else {
+            // A write raced the read: the entry may be stale.
+            self.clients.invalidate(id);
+        }
+        Ok(found)
     }
     async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         self.inner.clients().await

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use reqwest::Method;
+use tessera_core::admin::{Admin, NewClient};
+use tessera_core::client::{Grant, GrantSet};
 use tessera_core::session_admin::SessionOwner;
 use tessera_store::StoreOptions;
 
@@ -369,4 +371,67 @@ async fn lookups_of_a_session_due_a_last_accessed_write_start_only_one() {
     }
     assert_eq!(seen, due);
     assert_eq!(app.touches.load(Ordering::SeqCst), 1);
+}
+
+/// Client authentication reads the client through the cache: a secret rotated or a client
+/// disabled by this node or by another process, and a client created after its id was
+/// tried, are all seen by the very next request.
+#[tokio::test]
+async fn client_changes_here_and_elsewhere_are_seen_by_the_next_authentication() -> TestResult {
+    let app = spawn_app().await;
+    if !caches_lookups(&app) {
+        return Ok(());
+    }
+    let other_store = tessera_store::open(
+        &format!("sqlite://{}", app.database.display()),
+        &StoreOptions::default(),
+    )
+    .await?;
+    let other = Admin::new(Arc::clone(&other_store), Arc::new(app.clock.clone()));
+    let anonymous = "grant_type=password";
+
+    // Rotated here.
+    let client = app.client_with(&[Grant::Anonymous]).await;
+    for _ in 0..2 {
+        assert_eq!(app.token_with(Some(&client.basic()), anonymous).await.status, 200);
+    }
+    let rotated = app
+        .admin
+        .rotate_client_secret(&client.id)
+        .await?
+        .ok_or("no such client")?;
+    assert_eq!(app.token_with(Some(&client.basic()), anonymous).await.status, 401);
+    let client = Credentials {
+        secret: rotated.expose().to_owned(),
+        ..client
+    };
+    assert_eq!(app.token_with(Some(&client.basic()), anonymous).await.status, 200);
+
+    // Rotated, then disabled, by another process.
+    let rotated = other
+        .rotate_client_secret(&client.id)
+        .await?
+        .ok_or("no such client")?;
+    assert_eq!(app.token_with(Some(&client.basic()), anonymous).await.status, 401);
+    let client = Credentials {
+        secret: rotated.expose().to_owned(),
+        ..client
+    };
+    assert_eq!(app.token_with(Some(&client.basic()), anonymous).await.status, 200);
+    assert!(other.disable_client(&client.id).await?);
+    assert_eq!(app.token_with(Some(&client.basic()), anonymous).await.status, 401);
+
+    // An unknown id is remembered as absent, and forgotten when a client takes it.
+    let mut new = NewClient::named("late");
+    new.grants = GrantSet::from_grants([Grant::Anonymous]);
+    for admin in [&app.admin, &other] {
+        let (record, secret) = admin.create_client(new.clone()).await?;
+        let late = Credentials {
+            id: record.id,
+            secret: secret.map(|s| s.expose().to_owned()).unwrap_or_default(),
+        };
+        assert_eq!(app.token_with(Some(&late.basic()), anonymous).await.status, 200);
+    }
+    other_store.close().await;
+    Ok(())
 }
