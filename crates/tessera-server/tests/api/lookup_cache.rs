@@ -393,33 +393,63 @@ async fn client_changes_here_and_elsewhere_are_seen_by_the_next_authentication()
     // Rotated here.
     let client = app.client_with(&[Grant::Anonymous]).await;
     for _ in 0..2 {
-        assert_eq!(app.token_with(Some(&client.basic()), anonymous).await.status, 200);
+        assert_eq!(
+            app.token_with(Some(&client.basic()), anonymous)
+                .await
+                .status,
+            200
+        );
     }
     let rotated = app
         .admin
         .rotate_client_secret(&client.id)
         .await?
         .ok_or("no such client")?;
-    assert_eq!(app.token_with(Some(&client.basic()), anonymous).await.status, 401);
+    assert_eq!(
+        app.token_with(Some(&client.basic()), anonymous)
+            .await
+            .status,
+        401
+    );
     let client = Credentials {
         secret: rotated.expose().to_owned(),
         ..client
     };
-    assert_eq!(app.token_with(Some(&client.basic()), anonymous).await.status, 200);
+    assert_eq!(
+        app.token_with(Some(&client.basic()), anonymous)
+            .await
+            .status,
+        200
+    );
 
     // Rotated, then disabled, by another process.
     let rotated = other
         .rotate_client_secret(&client.id)
         .await?
         .ok_or("no such client")?;
-    assert_eq!(app.token_with(Some(&client.basic()), anonymous).await.status, 401);
+    assert_eq!(
+        app.token_with(Some(&client.basic()), anonymous)
+            .await
+            .status,
+        401
+    );
     let client = Credentials {
         secret: rotated.expose().to_owned(),
         ..client
     };
-    assert_eq!(app.token_with(Some(&client.basic()), anonymous).await.status, 200);
+    assert_eq!(
+        app.token_with(Some(&client.basic()), anonymous)
+            .await
+            .status,
+        200
+    );
     assert!(other.disable_client(&client.id).await?);
-    assert_eq!(app.token_with(Some(&client.basic()), anonymous).await.status, 401);
+    assert_eq!(
+        app.token_with(Some(&client.basic()), anonymous)
+            .await
+            .status,
+        401
+    );
 
     // An unknown id is remembered as absent, and forgotten when a client takes it.
     let mut new = NewClient::named("late");
@@ -430,7 +460,10 @@ async fn client_changes_here_and_elsewhere_are_seen_by_the_next_authentication()
             id: record.id,
             secret: secret.map(|s| s.expose().to_owned()).unwrap_or_default(),
         };
-        assert_eq!(app.token_with(Some(&late.basic()), anonymous).await.status, 200);
+        assert_eq!(
+            app.token_with(Some(&late.basic()), anonymous).await.status,
+            200
+        );
     }
     other_store.close().await;
     Ok(())
