@@ -185,12 +185,20 @@ impl CachingStore {
             confirmed: AtomicBool::new(false),
         });
         self.entries.insert(hash, Arc::clone(&entry));
-        if self.epoch.load(Ordering::SeqCst) == epoch_before_read {
-            entry.confirmed.store(true, Ordering::SeqCst);
-        } else {
-            // A write raced the read: the entry may be stale.
+        if !self.confirm(&entry.confirmed, epoch_before_read) {
             self.entries.invalidate(&hash);
         }
+    }
+
+    /// Confirms an entry just inserted from a read that began at `epoch_before_read`,
+    /// unless a write moved the epoch meanwhile; `false` then: the caller drops the entry,
+    /// which may be stale.
+    fn confirm(&self, confirmed: &AtomicBool, epoch_before_read: u64) -> bool {
+        let unraced = self.epoch.load(Ordering::SeqCst) == epoch_before_read;
+        if unraced {
+            confirmed.store(true, Ordering::SeqCst);
+        }
+        unraced
     }
 
     /// After a write of this process, whatever its outcome (an error may still have
@@ -262,10 +270,7 @@ impl ClientStore for CachingStore {
             confirmed: AtomicBool::new(false),
         });
         self.clients.insert(id.to_owned(), Arc::clone(&entry));
-        if self.epoch.load(Ordering::SeqCst) == epoch_before_read {
-            entry.confirmed.store(true, Ordering::SeqCst);
-        } else {
-            // A write raced the read: the entry may be stale.
+        if !self.confirm(&entry.confirmed, epoch_before_read) {
             self.clients.invalidate(id);
         }
         Ok(found)
