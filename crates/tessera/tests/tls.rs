@@ -606,3 +606,20 @@ async fn serve_refuses_to_start_without_a_usable_certificate_and_key() -> anyhow
     ensure!(stderr.contains("does not match"), "{stderr}");
     Ok(())
 }
+
+#[tokio::test]
+async fn sigterm_stops_a_tls_server_with_an_open_connection() -> anyhow::Result<()> {
+    let setup = Setup::new()?;
+    let (cert, key, der) = new_certificate()?;
+    setup.install(&cert, &key)?;
+    let mut server = setup.serve(&[]).await?;
+
+    let (mut held, _, _) = server.https(&[&der], &[&rustls::version::TLS13]).await?;
+    held.anonymous_token(&server.client).await?;
+    server.signal("TERM").await?;
+    let status = tokio::time::timeout(PATIENCE, server.child.wait())
+        .await
+        .context("no exit after SIGTERM with an idle TLS connection open")??;
+    ensure!(status.success(), "exited with {status}");
+    Ok(())
+}
