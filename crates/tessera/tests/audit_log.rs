@@ -565,3 +565,98 @@ async fn every_issue_refresh_reuse_revocation_and_failed_login_is_one_audit_even
     )?;
     Ok(())
 }
+
+#[tokio::test]
+async fn joining_and_upgrading_a_session_say_so_in_the_issue_event() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let database_url = format!("sqlite://{}", dir.path().join("tessera.db").display());
+    let key_file = dir.path().join("tessera.key");
+    let key_file = key_file.to_str().context("key file path")?;
+    let shopper = admin_command(
+        &database_url,
+        &["shopper", "create", "--external-reference-id", REFERENCE],
+        "",
+    )
+    .await?;
+    let shopper_id = shopper["user_id"].as_str().context("user_id")?.to_owned();
+    let server = Server::start(&database_url, key_file).await?;
+
+    let minted = server
+        .http
+        .get(format!("{}/oauth20/session-token", server.base))
+        .basic_auth(&server.client_id, Some(&server.client_secret))
+        .send()
+        .await?;
+    ensure!(minted.status() == StatusCode::OK, "{}", minted.status());
+    let minted: Value = minted.json().await?;
+    let session_token = minted["session_token"]
+        .as_str()
+        .context("session_token")?
+        .to_owned();
+    let with_session_token = [
+        ("grant_type", "password"),
+        ("dr_session_token", session_token.as_str()),
+    ];
+    let (first, _) = server.issue(&with_session_token).await?;
+    let (second, _) = server.issue(&with_session_token).await?;
+    let anonymous_session = session_id(&server.session(&first).await?)?;
+    ensure!(session_id(&server.session(&second).await?)? == anonymous_session);
+    let (upgraded, _) = server
+        .issue(&[
+            ("grant_type", "client_credentials"),
+            ("dr_external_reference_id", REFERENCE),
+            ("dr_limited_token", &second),
+        ])
+        .await?;
+    let shopper_session = session_id(&server.session(&upgraded).await?)?;
+    let client = server.client_id.clone();
+    let client_secret = server.client_secret.clone();
+    let lines = server.stop().await?;
+
+    for line in &lines {
+        for secret in [&first, &second, &upgraded, &session_token, &client_secret] {
+            ensure!(
+                !line.contains(secret.as_str()),
+                "a secret in the log: {line}"
+            );
+        }
+    }
+    let mut events = Vec::new();
+    for line in &lines {
+        let json: Value =
+            serde_json::from_str(line).with_context(|| format!("not a JSON log line: {line}"))?;
+        if json["target"] == "tessera::audit" {
+            events.push(json);
+        }
+    }
+    ensure!(
+        events.len() == 3 && events.iter().all(|e| e["event"] == "token_issued"),
+        "{events:?}"
+    );
+    for origin in ["new", "joined"] {
+        let event = the_event(
+            &events,
+            "token_issued",
+            &[
+                ("grant", "anonymous"),
+                ("session", origin),
+                ("client_id", &client),
+                ("session_id", &anonymous_session),
+            ],
+        )?;
+        ensure!(event.get("upgraded_session_id").is_none(), "{event}");
+    }
+    the_event(
+        &events,
+        "token_issued",
+        &[
+            ("grant", "partner_shopper"),
+            ("session", "upgraded"),
+            ("client_id", &client),
+            ("session_id", &shopper_session),
+            ("shopper_id", &shopper_id),
+            ("upgraded_session_id", &anonymous_session),
+        ],
+    )?;
+    Ok(())
+}
