@@ -3,6 +3,7 @@
 //! crate adapts requests into these types, and store crates implement [`store::Store`].
 
 pub mod admin;
+pub mod audit;
 pub mod client;
 pub mod clock;
 pub mod error;

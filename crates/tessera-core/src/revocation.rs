@@ -16,6 +16,7 @@
 //! - The MAC is checked before any store access; a write the store cannot take is a store
 //!   error (503), never a success.
 
+use crate::audit::{self, SessionEnd, SessionIds};
 use crate::client::ClientCredentials;
 use crate::error::TokenError;
 use crate::secret::Secret;
@@ -70,6 +71,10 @@ impl TokenService {
                     && self.store.revoke_session(&found.session.id, now).await?
                 {
                     count_revoked(Revoked::Refresh);
+                    audit::session_revoked(
+                        SessionEnd::RefreshTokenRevoked,
+                        SessionIds::of(&found.session),
+                    );
                 }
             }
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use moka::ops::compute::{CompResult, Op};
 
+use crate::audit::{self, SessionEnd, SessionIds};
 use crate::client::{ClientCredentials, ClientRecord, ClientSecretHash};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{BearerError, StoreError, TokenError};
@@ -228,7 +229,7 @@ impl TokenService {
                     .await
             }
             GrantKind::ClientToken => self.grant_client_token(&client, context).await,
-            GrantKind::Refresh => self.grant_refresh(&client, request).await,
+            GrantKind::Refresh => self.grant_refresh(&client, request, context).await,
             GrantKind::ShopperLogin => self.grant_shopper_login(&client, request, context).await,
         }
     }
@@ -391,6 +392,12 @@ impl TokenService {
             .await?;
         let revoked = !ended && self.store.revoke_token(&hash, now).await?;
         crate::telemetry::count_logout(ended, revoked);
+        let ids = SessionIds::of(&found.session);
+        if ended {
+            audit::session_revoked(SessionEnd::Logout, ids);
+        } else if revoked {
+            audit::token_revoked(ids);
+        }
         Ok(ended || revoked)
     }
 

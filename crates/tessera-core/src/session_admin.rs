@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::audit::{self, SessionEnd, SessionIds};
 use crate::client::ClientRecord;
 use crate::clock::{Clock, Timestamp};
 use crate::error::{AdminError, StoreError};
@@ -262,11 +263,7 @@ impl SessionAdmin {
             return Err(AdminError::NotFound("No client has this id"));
         }
         count_revoked(Revoked::Owner);
-        tracing::info!(
-            owner = owner.kind(),
-            id = owner.id(),
-            "revoked every session created until now"
-        );
+        audit::sessions_revoked(&owner, now);
         self.schedule_tidy_up();
         Ok(now)
     }
@@ -285,6 +282,7 @@ impl SessionAdmin {
         let revoked = self.store.revoke_session(session_id, now).await?;
         if was_live && revoked {
             count_revoked(Revoked::AdminSession);
+            audit::session_revoked(SessionEnd::Admin, SessionIds::of(&found.session));
         }
         Ok(was_live && revoked)
     }

@@ -3,6 +3,7 @@
 //! "Session-aware", §8). Every change is one store transaction that re-checks its
 //! precondition, so racing requests cannot both win.
 
+use crate::audit::{self, IssuingGrant, SessionIds, SessionOrigin};
 use crate::client::ClientRecord;
 use crate::clock::Timestamp;
 use crate::error::TokenError;
@@ -23,6 +24,50 @@ struct Issued {
     response: TokenResponse,
 }
 
+/// The tokens a grant got, and the session they belong to, for the audit event.
+pub(crate) struct Opened {
+    response: TokenResponse,
+    session_id: String,
+    shopper_id: Option<String>,
+    origin: SessionOrigin,
+    /// The anonymous session an upgrade replaced.
+    upgraded_session_id: Option<String>,
+}
+
+impl Opened {
+    fn new(issued: Issued, session: &SessionRecord, origin: SessionOrigin) -> Self {
+        Self {
+            response: issued.response,
+            session_id: session.id.clone(),
+            shopper_id: session.user_id.clone(),
+            origin,
+            upgraded_session_id: None,
+        }
+    }
+
+    /// Records the issuance in the audit stream and hands the tokens over.
+    pub(crate) fn audited(
+        self,
+        grant: IssuingGrant,
+        client: &ClientRecord,
+        context: &RequestContext,
+    ) -> TokenResponse {
+        audit::token_issued(
+            grant,
+            self.origin,
+            SessionIds {
+                client_id: &client.id,
+                session_id: &self.session_id,
+                shopper_id: self.shopper_id.as_deref(),
+            },
+            self.upgraded_session_id.as_deref(),
+            &context.client_ip,
+            self.response.refresh_token.is_some(),
+        );
+        self.response
+    }
+}
+
 impl TokenService {
     /// Opens the session a grant asks for: a new one, the one a session token names, or the
     /// anonymous session a limited token names, upgraded.
@@ -31,7 +76,7 @@ impl TokenService {
         client: &ClientRecord,
         seed: SessionSeed,
         context: &RequestContext,
-    ) -> Result<TokenResponse, TokenError> {
+    ) -> Result<Opened, TokenError> {
         let joins = context.session_token.is_some() || context.limited_token.is_some();
         if joins && seed.user_id.is_none() {
             return Err(TokenError::InvalidRequest(
@@ -56,7 +101,7 @@ impl TokenService {
                     ..session
                 };
                 self.store.insert_session(&session, &issued.tokens).await?;
-                Ok(issued.response)
+                Ok(Opened::new(issued, &session, SessionOrigin::New))
             }
         }
     }
@@ -83,7 +128,7 @@ impl TokenService {
         client: &ClientRecord,
         seed: SessionSeed,
         limited: &Secret,
-    ) -> Result<TokenResponse, TokenError> {
+    ) -> Result<Opened, TokenError> {
         if !seed.authenticated {
             return Err(TokenError::InvalidRequest(
                 "dr_limited_token upgrades to a shopper token, not to another limited token",
@@ -112,7 +157,7 @@ impl TokenService {
         client: &ClientRecord,
         seed: SessionSeed,
         found: &TokenLookup,
-    ) -> Result<Option<TokenResponse>, TokenError> {
+    ) -> Result<Option<Opened>, TokenError> {
         let now = self.clock.now();
         let previous = &found.session;
         let mut session = new_session(client, &seed, &previous.client_ip, now)?;
@@ -128,7 +173,10 @@ impl TokenService {
             .store
             .upgrade_session(&previous.id, now, &session, &issued.tokens)
             .await?;
-        Ok(upgraded.then_some(issued.response))
+        Ok(upgraded.then(|| Opened {
+            upgraded_session_id: Some(previous.id.clone()),
+            ..Opened::new(issued, &session, SessionOrigin::Upgraded)
+        }))
     }
 
     /// A grant carrying a session token: open a session bound to it, join the session it is
@@ -139,7 +187,7 @@ impl TokenService {
         seed: SessionSeed,
         context: &RequestContext,
         presented: &str,
-    ) -> Result<TokenResponse, TokenError> {
+    ) -> Result<Opened, TokenError> {
         const UNKNOWN: TokenError = TokenError::InvalidGrant("unknown session token");
         let hash = session_token::hash_of(presented).ok_or(UNKNOWN)?;
         for _ in 0..BINDING_ATTEMPTS {
@@ -170,7 +218,7 @@ impl TokenService {
                     .insert_bound_session(&hash, previous, &session, &issued.tokens)
                     .await?
                 {
-                    return Ok(issued.response);
+                    return Ok(Opened::new(issued, &session, SessionOrigin::New));
                 }
                 continue;
             };
@@ -189,13 +237,13 @@ impl TokenService {
                     .add_session_tokens(&bound.session.id, &issued.newest_access, &issued.tokens)
                     .await?
                 {
-                    return Ok(issued.response);
+                    return Ok(Opened::new(issued, &bound.session, SessionOrigin::Joined));
                 }
                 continue;
             }
             if !bound.session.authenticated && seed.authenticated {
-                if let Some(response) = self.upgrade(client, seed, bound).await? {
-                    return Ok(response);
+                if let Some(opened) = self.upgrade(client, seed, bound).await? {
+                    return Ok(opened);
                 }
                 return Err(TokenError::InvalidGrant(
                     "the session token's session changed; retry",

@@ -2,7 +2,9 @@
 //! Tokio timer installed, because hyper enforces `header_read_timeout` only when it has a
 //! timer, a cap on open connections, a cap on requests in flight (shed with 503 and
 //! `Retry-After`, never queued), a request timeout, a limit on the request head and a
-//! server-wide body limit behind each endpoint's own.
+//! server-wide body limit behind each endpoint's own. With TLS, each connection's
+//! handshake runs in its own task under a time bound, and counts against the connection
+//! cap from the moment it is accepted.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,7 +21,8 @@ use axum::response::Response;
 use http_body_util::Limited;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -28,6 +31,7 @@ use tower::{BoxError, ServiceBuilder, ServiceExt as _};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error;
+use crate::tls::ServerTls;
 
 /// The limits [`serve_with_limits`] enforces. `HttpLimits::default()` is what
 /// [`serve`](crate::serve) uses and what `tessera serve` starts from.
@@ -53,6 +57,9 @@ pub struct HttpLimits {
     /// Bytes of request body on any path; the form endpoints keep their own, smaller
     /// limit. A larger declared `Content-Length` is answered 413 before the body is read.
     pub max_body_bytes: usize,
+    /// With TLS, how long a client may take to complete the handshake from the moment its
+    /// connection is accepted; past it the connection is closed.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl HttpLimits {
@@ -70,6 +77,8 @@ impl HttpLimits {
     pub const DEFAULT_MAX_HEADERS: usize = 100;
     /// Default of [`HttpLimits::max_body_bytes`].
     pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+    /// Default of [`HttpLimits::tls_handshake_timeout`].
+    pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 }
 
 impl Default for HttpLimits {
@@ -82,6 +91,7 @@ impl Default for HttpLimits {
             max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
             max_headers: Self::DEFAULT_MAX_HEADERS,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            tls_handshake_timeout: Self::DEFAULT_TLS_HANDSHAKE_TIMEOUT,
         }
     }
 }
@@ -104,6 +114,29 @@ pub async fn serve_with_limits(
     limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_connections(listener, router, limits, None, shutdown).await
+}
+
+/// [`serve_with_limits`] over TLS: every accepted connection must complete a handshake
+/// with `tls` within [`HttpLimits::tls_handshake_timeout`] before anything is read from it
+/// as HTTP. `tls` may be reloaded meanwhile; open connections keep what they negotiated.
+pub async fn serve_tls_with_limits(
+    listener: TcpListener,
+    router: Router,
+    limits: HttpLimits,
+    tls: ServerTls,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_connections(listener, router, limits, Some(tls), shutdown).await
+}
+
+async fn serve_connections(
+    listener: TcpListener,
+    router: Router,
+    limits: HttpLimits,
+    tls: Option<ServerTls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = limited(router, &limits);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -116,6 +149,7 @@ pub async fn serve_with_limits(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -139,18 +173,31 @@ pub async fn serve_with_limits(
             continue;
         };
         let app = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            app.clone().oneshot(request.map(Body::new))
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = Arc::clone(&builder);
+        // Taken here, so that shutdown also waits for a connection still handshaking.
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        let handshake_timeout = limits.tls_handshake_timeout;
         tokio::spawn(async move {
-            // A client that goes away or sends garbage ends only its own connection.
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            match tls {
+                None => serve_connection(&builder, watcher, stream, app, peer).await,
+                // The handshake runs here, not in the accept loop: a slow client delays
+                // only its own connection.
+                Some(tls) => {
+                    match tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream))
+                        .await
+                    {
+                        Ok(Ok(stream)) => {
+                            serve_connection(&builder, watcher, stream, app, peer).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "closed a connection: TLS handshake timed out");
+                        }
+                    }
+                }
             }
             drop(slot);
         });
@@ -158,6 +205,30 @@ pub async fn serve_with_limits(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Serves HTTP/1 or HTTP/2 on one accepted (and, with TLS, handshaken) connection until it
+/// closes, or until shutdown asks it to close after its request in flight.
+async fn serve_connection<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    io: I,
+    app: AppService,
+    peer: std::net::SocketAddr,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().oneshot(request.map(Body::new))
+    });
+    let connection = builder
+        .serve_connection(TokioIo::new(io), service)
+        .into_owned();
+    // A client that goes away or sends garbage ends only its own connection.
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
 }
 
 /// The router behind the request-level limits: load shedding outermost, so a shed

@@ -6,7 +6,8 @@
 //! Layout: `routes` owns paths and methods, `extract` parses headers and bodies,
 //! `error` alone decides status codes and error bodies, `oauth` and `health` hold the
 //! handlers, `telemetry` the per-request log line and request metrics, `metrics` the
-//! Prometheus recorder and `/metrics`, `http_server` the connections and their limits.
+//! Prometheus recorder and `/metrics`, `http_server` the connections and their limits,
+//! `tls` the certificate and key of the public listener.
 
 mod admin;
 mod config;
@@ -23,6 +24,7 @@ pub mod parsers;
 mod routes;
 mod shoppers;
 mod telemetry;
+mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -33,9 +35,10 @@ pub use self::metrics::{Metrics, MetricsError};
 pub use admin::admin_router;
 pub use config::ServerConfig;
 pub use cors::{CorsOrigin, CorsOriginError};
-pub use http_server::{HttpLimits, serve_with_limits};
+pub use http_server::{HttpLimits, serve_tls_with_limits, serve_with_limits};
 pub use metadata::{Issuer, IssuerError};
 pub use routes::{router, router_with};
+pub use tls::{ServerTls, TlsError};
 
 /// What every handler can reach.
 #[derive(Clone)]

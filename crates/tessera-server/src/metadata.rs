@@ -119,6 +119,11 @@ impl Issuer {
         Self(format!("http://{address}"))
     }
 
+    /// The default issuer of a server listening on `address` with TLS: `https://ADDRESS`.
+    pub fn for_tls_listen_address(address: SocketAddr) -> Self {
+        Self(format!("https://{address}"))
+    }
+
     /// The issuer as published.
     pub fn as_str(&self) -> &str {
         &self.0

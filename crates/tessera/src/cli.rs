@@ -120,12 +120,14 @@ pub enum Command {
     /// Run the HTTP service until SIGINT or SIGTERM.
     #[command(long_about = "Run the HTTP service until SIGINT or SIGTERM.\n\n\
                       The first line printed on stdout is exactly `tessera listening on \
-                      http://ADDR:PORT`, with the port actually bound (useful with --listen \
-                      127.0.0.1:0). On first start with an empty store, a `bootstrap` client \
-                      allowed every grant is created and its credentials are printed once, \
-                      after that line. Logs go to stderr; set their level with RUST_LOG \
-                      (default `info`). On SIGINT or SIGTERM the server stops accepting, \
-                      finishes requests in flight, closes the store and exits 0.")]
+                      http://ADDR:PORT` (`https://` with --tls-cert), with the port actually \
+                      bound (useful with --listen 127.0.0.1:0). On first start with an empty \
+                      store, a `bootstrap` client allowed every grant is created and its \
+                      credentials are printed once, after that line. Logs go to stderr; set \
+                      their level with RUST_LOG (default `info`, audit events included). On \
+                      SIGINT or SIGTERM the server stops accepting, finishes requests in \
+                      flight, closes the store and exits 0. With TLS, SIGHUP reloads the \
+                      certificate and key.")]
     Serve(ServeArgs),
     /// Create, list, rotate the secret of, or disable clients (applications holding an API
     /// key).
@@ -402,6 +404,40 @@ pub struct ServeArgs {
         help_heading = "HTTP limits"
     )]
     pub max_in_flight_requests: u32,
+
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key. Read
+    /// again, with the key, on SIGHUP: new connections get the new certificate, open ones
+    /// are kept. TLS 1.2 and 1.3 only. Without it the listener speaks plain HTTP.
+    #[arg(
+        long,
+        env = "TESSERA_TLS_CERT",
+        value_name = "PEM_FILE",
+        requires = "tls_key",
+        help_heading = "TLS"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert; needs --tls-cert.
+    #[arg(
+        long,
+        env = "TESSERA_TLS_KEY",
+        value_name = "PEM_FILE",
+        requires = "tls_cert",
+        help_heading = "TLS"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// With TLS, how long a client may take to complete the handshake after connecting
+    /// before its connection is closed.
+    #[arg(
+        long,
+        env = "TESSERA_TLS_HANDSHAKE_TIMEOUT_MS",
+        default_value_t = 10_000,
+        value_name = "MS",
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "TLS"
+    )]
+    pub tls_handshake_timeout_ms: u64,
 
     /// The issuer identifier published at /.well-known/oauth-authorization-server
     /// (RFC 8414): the public https:// URL clients reach this server at, without query or

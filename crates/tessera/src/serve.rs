@@ -2,7 +2,8 @@
 //! together, announces the bound address, creates the bootstrap client on an empty store,
 //! serves the administration API on its own listener when asked, runs the background
 //! clean-up, and runs until SIGINT or SIGTERM, which stops both listeners. It installs the
-//! metrics recorder that `/metrics` renders, and times every store operation.
+//! metrics recorder that `/metrics` renders, and times every store operation. With TLS,
+//! SIGHUP reloads the public listener's certificate and key.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -14,7 +15,7 @@ use tessera_core::admin::{Admin, NewClient};
 use tessera_core::client::{Grant, GrantSet};
 use tessera_core::session_admin::SessionAdmin;
 use tessera_core::{Clock, ServiceConfig, Store, SystemClock, TokenService};
-use tessera_server::Issuer;
+use tessera_server::{Issuer, ServerTls};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
@@ -88,8 +89,10 @@ async fn serve(
     metrics: tessera_server::Metrics,
     signals: Signals,
 ) -> anyhow::Result<()> {
-    // Checked before anything is bound: a missing or weak admin token stops the start-up.
+    // Checked before anything is bound: a missing or weak admin token, or a certificate
+    // or key that cannot be used, stops the start-up.
     let admin_token = crate::admin_api::token(args)?;
+    let tls = tls(args)?;
     let mut config = tessera_server::ServerConfig {
         cors_origins: args.cors_origins.clone(),
         trusted_proxies: args.trusted_proxies.clone(),
@@ -107,14 +110,14 @@ async fn serve(
         .local_addr()
         .context("cannot read the bound address")?;
     // RFC 8414: the published issuer; without --issuer, the address actually bound.
-    let issuer = args
-        .issuer
-        .clone()
-        .unwrap_or_else(|| Issuer::for_listen_address(address));
+    let issuer = args.issuer.clone().unwrap_or_else(|| match tls {
+        Some(_) => Issuer::for_tls_listen_address(address),
+        None => Issuer::for_listen_address(address),
+    });
     tracing::info!(%issuer, "issuer of the authorization server metadata");
     config.issuer = Some(issuer);
     let router = tessera_server::router_with(service, config);
-    announce(address);
+    announce(address, tls.is_some());
 
     let session_admin = Arc::new(
         SessionAdmin::new(Arc::clone(store), Arc::clone(&clock)).with_background_tidy_up(),
@@ -150,13 +153,17 @@ async fn serve(
         let _ = stopped.wait_for(|stop| *stop).await;
     };
     let public = async {
-        tessera_server::serve_with_limits(
-            listener,
-            router,
-            http_limits(args),
-            until_stopped(stopped.clone()),
-        )
-        .await
+        let limits = http_limits(args);
+        let until_stopped = until_stopped(stopped.clone());
+        match tls {
+            Some(tls) => {
+                tessera_server::serve_tls_with_limits(listener, router, limits, tls, until_stopped)
+                    .await
+            }
+            None => {
+                tessera_server::serve_with_limits(listener, router, limits, until_stopped).await
+            }
+        }
         .context("the HTTP server failed")
     };
     let admin = async {
@@ -184,14 +191,50 @@ fn http_limits(args: &ServeArgs) -> tessera_server::HttpLimits {
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         max_connections: args.max_connections as usize,
         max_in_flight_requests: args.max_in_flight_requests as usize,
+        tls_handshake_timeout: Duration::from_millis(args.tls_handshake_timeout_ms),
         ..tessera_server::HttpLimits::default()
     }
 }
 
+/// The public listener's TLS when --tls-cert and --tls-key are given (clap requires both
+/// or neither), with SIGHUP reloading them from then on.
+fn tls(args: &ServeArgs) -> anyhow::Result<Option<ServerTls>> {
+    let (Some(certificate_file), Some(key_file)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let tls = ServerTls::load(certificate_file, key_file).context("cannot set up TLS")?;
+    let mut hangups = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    tracing::info!(
+        certificate = %certificate_file.display(),
+        key = %key_file.display(),
+        "TLS on; SIGHUP reloads the certificate and key"
+    );
+    let reloading = tls.clone();
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let certificate = reloading.certificate_file().display();
+            let key = reloading.key_file().display();
+            match reloading.reload() {
+                Ok(()) => tracing::info!(
+                    %certificate,
+                    %key,
+                    "reloaded the TLS certificate and key"
+                ),
+                Err(error) => tracing::error!(
+                    error = %error,
+                    "cannot reload the TLS certificate and key; still serving the previous ones"
+                ),
+            }
+        }
+    });
+    Ok(Some(tls))
+}
+
 /// Prints the first line of stdout, which scripts and tests wait for.
-fn announce(address: SocketAddr) {
-    print_stdout(&format!("tessera listening on http://{address}\n"));
-    tracing::info!(%address, "listening");
+fn announce(address: SocketAddr, tls: bool) {
+    let scheme = if tls { "https" } else { "http" };
+    print_stdout(&format!("tessera listening on {scheme}://{address}\n"));
+    tracing::info!(%address, scheme, "listening");
 }
 
 /// Creates the bootstrap client if the store holds no client, and prints its credentials

@@ -1,6 +1,7 @@
 //! The anonymous (limited) token: a new anonymous visitor and session, with a refresh
 //! token, for any client allowed the `anonymous` grant.
 
+use crate::audit::IssuingGrant;
 use crate::client::{ClientRecord, Grant};
 use crate::error::TokenError;
 use crate::id::new_user_id;
@@ -27,8 +28,8 @@ impl TokenService {
             currency: client.default_currency.clone(),
             with_refresh_token: true,
         };
-        let issued = self.open_session(client, seed, context).await?;
+        let opened = self.open_session(client, seed, context).await?;
         count_issued(IssuedBy::Anonymous);
-        Ok(issued)
+        Ok(opened.audited(IssuingGrant::Anonymous, client, context))
     }
 }

@@ -1,6 +1,7 @@
 //! The client token (RFC 6749 §4.4): a confidential client's token for itself, with no
 //! shopper and, as §4.4.3 advises, no refresh token.
 
+use crate::audit::IssuingGrant;
 use crate::client::{ClientRecord, Grant};
 use crate::error::TokenError;
 use crate::service::{RequestContext, SessionSeed, TokenService};
@@ -27,8 +28,8 @@ impl TokenService {
             currency: client.default_currency.clone(),
             with_refresh_token: false,
         };
-        let issued = self.open_session(client, seed, context).await?;
+        let opened = self.open_session(client, seed, context).await?;
         count_issued(IssuedBy::ClientToken);
-        Ok(issued)
+        Ok(opened.audited(IssuingGrant::ClientToken, client, context))
     }
 }

@@ -1,6 +1,7 @@
 //! The partner-hosted shopper token: a confidential client names one of its shoppers by
 //! external reference id and gets a full token (and refresh token) for them.
 
+use crate::audit::IssuingGrant;
 use crate::client::{ClientRecord, Grant};
 use crate::error::TokenError;
 use crate::service::{RequestContext, SessionSeed, TokenService};
@@ -24,10 +25,10 @@ impl TokenService {
             .shopper_by_external_reference(external_reference_id)
             .await?
             .ok_or(TokenError::InvalidGrant("unknown external reference id"))?;
-        let issued = self
+        let opened = self
             .open_session(client, SessionSeed::for_shopper(client, shopper), context)
             .await?;
         count_issued(IssuedBy::PartnerShopper);
-        Ok(issued)
+        Ok(opened.audited(IssuingGrant::PartnerShopper, client, context))
     }
 }

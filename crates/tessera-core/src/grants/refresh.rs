@@ -11,13 +11,14 @@
 //!
 //! [`SessionStore::rotate_refresh`]: crate::store::SessionStore::rotate_refresh
 
+use crate::audit::{self, SessionIds};
 use crate::client::{ClientRecord, Grant};
 use crate::clock::Timestamp;
 use crate::error::TokenError;
 use crate::grants::TokenRequest;
 use crate::secret::Secret;
-use crate::service::{TokenService, is_live};
-use crate::session::{TokenRecord, TokenResponse};
+use crate::service::{RequestContext, TokenService, is_live};
+use crate::session::{TokenLookup, TokenRecord, TokenResponse};
 use crate::telemetry::{IssuedBy, Revoked, count_issued, count_revoked};
 use crate::token::TokenKind;
 
@@ -30,6 +31,7 @@ impl TokenService {
         &self,
         client: &ClientRecord,
         request: &TokenRequest,
+        context: &RequestContext,
     ) -> Result<TokenResponse, TokenError> {
         if !client.grants.contains(Grant::RefreshToken) {
             return Err(TokenError::UnauthorizedClient(
@@ -62,7 +64,7 @@ impl TokenService {
         }
         let now = self.clock.now();
         if found.token.consumed_at.is_some() {
-            return Err(self.reuse_detected(&found.session.id, now).await);
+            return Err(self.reuse_detected(&found, context, now).await);
         }
         if !is_live(&found, TokenKind::Refresh, now) {
             return Err(REFUSED);
@@ -97,9 +99,10 @@ impl TokenService {
         if !rotated {
             // Consumed (or revoked) between our read and our write: a parallel refresh of
             // the same token won, so this presentation is a reuse like any other.
-            return Err(self.reuse_detected(&session.id, now).await);
+            return Err(self.reuse_detected(&found, context, now).await);
         }
         count_issued(IssuedBy::Refresh);
+        audit::token_refreshed(SessionIds::of(session), &context.client_ip);
         Ok(TokenResponse {
             access_token: access.token,
             expires_in: now.seconds_until(access_expires),
@@ -110,16 +113,21 @@ impl TokenService {
     /// A consumed refresh token came back: end its session (RFC 9700 §4.14.2) and refuse.
     /// If the revocation itself cannot be written the caller gets the store error (503),
     /// never a success, and may retry the same presentation.
-    async fn reuse_detected(&self, session_id: &str, now: Timestamp) -> TokenError {
-        match self.store.revoke_session(session_id, now).await {
+    async fn reuse_detected(
+        &self,
+        found: &TokenLookup,
+        context: &RequestContext,
+        now: Timestamp,
+    ) -> TokenError {
+        match self.store.revoke_session(&found.session.id, now).await {
             Ok(revoked) => {
                 if revoked {
                     count_revoked(Revoked::RefreshReuse);
                 }
-                tracing::warn!(
-                    session_id,
+                audit::refresh_reuse_detected(
+                    SessionIds::of(&found.session),
+                    &context.client_ip,
                     revoked,
-                    "a consumed refresh token was presented again; session revoked"
                 );
                 REFUSED
             }

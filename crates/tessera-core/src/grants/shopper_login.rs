@@ -9,6 +9,7 @@
 //! password, so that every failure gives the same answer after the same work
 //! (RELIABILITY P12–P14).
 
+use crate::audit::{self, IssuingGrant};
 use crate::client::{ClientRecord, Grant};
 use crate::error::TokenError;
 use crate::grants::TokenRequest;
@@ -29,11 +30,11 @@ impl TokenService {
         context: &RequestContext,
     ) -> Result<TokenResponse, TokenError> {
         let shopper = self.authenticate_shopper(client, request, context).await?;
-        let issued = self
+        let opened = self
             .open_session(client, SessionSeed::for_shopper(client, shopper), context)
             .await?;
         count_issued(IssuedBy::ShopperLogin);
-        Ok(issued)
+        Ok(opened.audited(IssuingGrant::ShopperLogin, client, context))
     }
 
     /// The shopper whose username and password `request` carries, checked under the
@@ -74,8 +75,13 @@ impl TokenService {
                 attempt.succeeded();
                 Ok(shopper)
             }
-            _ => {
+            shopper => {
                 attempt.failed(self.clock.now());
+                audit::login_failed(
+                    &client.id,
+                    shopper.as_ref().map(|s| s.id.as_str()),
+                    &context.client_ip,
+                );
                 Err(LOGIN_FAILED)
             }
         }
