@@ -1,6 +1,9 @@
-//! Failed-login limits (RELIABILITY P12): at most a configured number of failed shopper
-//! logins per username, and per client and peer address, in any one hour, timed by the
-//! injected [`Clock`](crate::Clock) so tests drive them with a manual clock.
+//! Limits (RELIABILITY P12). Failure limits: at most a configured number of failed shopper
+//! logins per username, and per client and peer address, and of failed client
+//! authentications per presented client id and address, and per address, in any one hour,
+//! timed by the injected [`Clock`](crate::Clock) so tests drive them with a manual clock.
+//! Request-rate limits (`RateLimits`, `governor`), off unless configured. And the one
+//! report of every refusal (`report`): an audit event and a metric.
 //!
 //! Each limiter keeps, per key, the times of the failures of the last hour and the number
 //! of attempts in flight. An attempt *reserves* a place before the password is verified
