@@ -32,6 +32,8 @@ pub mod event {
     pub const SESSIONS_REVOKED: &str = "sessions_revoked";
     /// A shopper password login failed.
     pub const LOGIN_FAILED: &str = "login_failed";
+    /// A failure or rate limit refused a request.
+    pub const LIMIT_TRIPPED: &str = "limit_tripped";
 }
 
 /// The grant behind a [`event::TOKEN_ISSUED`]: its `grant` field, with the OAuth
@@ -233,5 +235,20 @@ pub(crate) fn login_failed(client_id: &str, shopper_id: Option<&str>, peer: &str
         shopper_id,
         peer,
         "shopper login failed"
+    );
+}
+
+/// A failure or rate limit refused a request. `client_id` is the presented or
+/// authenticated id where there is one; never a secret, and never a username, which may be
+/// a shopper's e-mail address.
+pub(crate) fn limit_tripped(limit: &str, client_id: &str, peer: &str, retry_after_seconds: u64) {
+    tracing::warn!(
+        target: TARGET,
+        event = event::LIMIT_TRIPPED,
+        limit,
+        client_id,
+        peer,
+        retry_after_seconds,
+        "a limit refused a request"
     );
 }

@@ -2,6 +2,8 @@
 //! `error` module alone turns them into status codes and bodies; descriptions here are
 //! fixed strings so no caller input (a token, a secret) is ever echoed back.
 
+use crate::limits::Limit;
+
 /// Errors of the token endpoint (RFC 6749 §5.2, plus Digital River's extension).
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -32,11 +34,16 @@ pub enum TokenError {
     /// Digital River's `dr_limited_token_invalid`: the limited token to upgrade is bad.
     #[error("dr_limited_token_invalid")]
     DrLimitedTokenInvalid,
-    /// Too many failed shopper logins for this username, or from this client and address,
-    /// within the last hour (RELIABILITY P12). The server answers 429 with `Retry-After`
-    /// and the body of `invalid_grant`: RFC 6749 has no code for rate limits.
-    #[error("too many failed attempts; retry after {retry_after_seconds} s")]
+    /// A limit refused the request (RELIABILITY P12): too many failed shopper logins or
+    /// client authentications within the last hour, or too many requests. The server
+    /// answers 429 with `Retry-After`; RFC 6749 has no code for limits, so the body's code
+    /// is the one the request would have failed with (`invalid_grant` for logins,
+    /// `invalid_client` for client authentication), or `temporarily_unavailable` for a
+    /// request rate.
+    #[error("too many attempts ({}); retry after {retry_after_seconds} s", limit.name())]
     TooManyAttempts {
+        /// The limit that refused.
+        limit: Limit,
         /// Whole seconds until an attempt may be admitted again (at least 1).
         retry_after_seconds: u64,
     },
@@ -62,6 +69,15 @@ pub enum BearerError {
     /// Client credentials sent beside the token did not authenticate (API.md §8).
     #[error("invalid_client")]
     InvalidClient,
+    /// Client credentials sent beside the token were refused by the failure limits of
+    /// client authentication, as [`TokenError::TooManyAttempts`].
+    #[error("too many attempts ({}); retry after {retry_after_seconds} s", limit.name())]
+    TooManyAttempts {
+        /// The limit that refused.
+        limit: Limit,
+        /// Whole seconds until an attempt may be admitted again (at least 1).
+        retry_after_seconds: u64,
+    },
     /// The store could not answer or could not take a write: fail closed.
     #[error(transparent)]
     Store(#[from] StoreError),

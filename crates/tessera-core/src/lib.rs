@@ -10,7 +10,7 @@ pub mod error;
 pub mod grants;
 pub mod id;
 pub mod introspection;
-mod limits;
+pub mod limits;
 pub mod lookup_cache;
 pub mod migration;
 pub mod password;

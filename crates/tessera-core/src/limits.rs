@@ -1,6 +1,9 @@
-//! Failed-login limits (RELIABILITY P12): at most a configured number of failed shopper
-//! logins per username, and per client and peer address, in any one hour, timed by the
-//! injected [`Clock`](crate::Clock) so tests drive them with a manual clock.
+//! Limits (RELIABILITY P12). Failure limits: at most a configured number of failed shopper
+//! logins per username, and per client and peer address, and of failed client
+//! authentications per presented client id and address, and per address, in any one hour,
+//! timed by the injected [`Clock`](crate::Clock) so tests drive them with a manual clock.
+//! Request-rate limits (`RateLimits`, `governor`), off unless configured. And the one
+//! report of every refusal (`report`): an audit event and a metric.
 //!
 //! Each limiter keeps, per key, the times of the failures of the last hour and the number
 //! of attempts in flight. An attempt *reserves* a place before the password is verified
@@ -22,7 +25,10 @@
 //! turn, plus the attempts in flight.
 
 use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -34,6 +40,11 @@ const WINDOW_MILLIS: i64 = 3_600_000;
 
 /// How often (in clock time) a limiter drops keys whose failures have all expired.
 const SWEEP_INTERVAL_MILLIS: i64 = 60_000;
+
+/// The most keys one limiter tracks (about 150 MiB). Past it, attempts under new keys are
+/// admitted without being tracked: a node must not run out of memory because an attacker
+/// has many addresses, and what such an attacker gains is untracked guesses.
+const MAX_TRACKED_KEYS: usize = 1 << 20;
 
 /// What a limiter keys on: a digest, so keys have a fixed size whatever was sent.
 type LimitKey = [u8; 32];
@@ -91,12 +102,15 @@ impl Window {
 struct State {
     windows: HashMap<LimitKey, Window>,
     next_sweep: Option<Timestamp>,
+    /// Whether the log has said, since the last sweep, that the limiter is full.
+    told_full: bool,
 }
 
 /// At most `limit` failures per key in any one hour.
 #[derive(Debug)]
 pub(crate) struct FailureLimiter {
     limit: usize,
+    max_keys: usize,
     state: Mutex<State>,
 }
 
@@ -105,9 +119,11 @@ impl FailureLimiter {
     pub(crate) fn new(limit: u32) -> Self {
         Self {
             limit: usize::try_from(limit.max(1)).unwrap_or(usize::MAX),
+            max_keys: MAX_TRACKED_KEYS,
             state: Mutex::new(State {
                 windows: HashMap::new(),
                 next_sweep: None,
+                told_full: false,
             }),
         }
     }
@@ -122,6 +138,17 @@ impl FailureLimiter {
     fn reserve(&self, key: &LimitKey, now: Timestamp) -> Result<(), u64> {
         let mut state = self.lock();
         state.sweep(now);
+        if state.windows.len() >= self.max_keys && !state.windows.contains_key(key) {
+            // Untracked: its settlement finds no window and counts nothing.
+            if !state.told_full {
+                state.told_full = true;
+                tracing::warn!(
+                    tracked = state.windows.len(),
+                    "a failure limiter is full; attempts under new keys go untracked"
+                );
+            }
+            return Ok(());
+        }
         let window = state.windows.entry(*key).or_default();
         window.expire(now);
         if window.failures.len() + window.in_flight >= self.limit {
@@ -163,6 +190,7 @@ impl State {
             return;
         }
         self.next_sweep = Some(now.plus_seconds(SWEEP_INTERVAL_MILLIS / 1000));
+        self.told_full = false;
         self.windows.retain(|_, window| {
             window.expire(now);
             !window.is_empty()
@@ -173,77 +201,202 @@ impl State {
     }
 }
 
-/// The two limits on failed shopper logins.
-#[derive(Debug)]
-pub(crate) struct LoginLimits {
-    per_username: FailureLimiter,
-    per_client_address: FailureLimiter,
+/// A limit that can refuse a request: the `limit` of the audit event and of
+/// `tessera_limit_trips_total` when it does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// Failed shopper logins per (normalised) username.
+    LoginPerUsername,
+    /// Failed shopper logins per client and peer address, over all usernames.
+    LoginPerClientAddress,
+    /// Failed client authentications per presented client id and peer address.
+    ClientAuthPerClientAddress,
+    /// Failed client authentications per peer address, over all client ids.
+    ClientAuthPerAddress,
+    /// Requests per authenticated client (token, introspection, revocation).
+    RatePerClient,
+    /// Requests per peer address (token, introspection, revocation).
+    RatePerAddress,
 }
 
-impl LoginLimits {
-    /// The limits `config` sets.
-    pub(crate) fn new(config: &ServiceConfig) -> Self {
+impl Limit {
+    /// Every limit, in the order names are listed.
+    pub const ALL: [Limit; 6] = [
+        Limit::LoginPerUsername,
+        Limit::LoginPerClientAddress,
+        Limit::ClientAuthPerClientAddress,
+        Limit::ClientAuthPerAddress,
+        Limit::RatePerClient,
+        Limit::RatePerAddress,
+    ];
+
+    /// The name in audit events and metric labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::LoginPerUsername => "login_per_username",
+            Limit::LoginPerClientAddress => "login_per_client_address",
+            Limit::ClientAuthPerClientAddress => "client_auth_per_client_address",
+            Limit::ClientAuthPerAddress => "client_auth_per_address",
+            Limit::RatePerClient => "rate_per_client",
+            Limit::RatePerAddress => "rate_per_address",
+        }
+    }
+}
+
+/// A request a limit refused, and when to try again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The limit that refused (the one with the longer wait when two did).
+    pub limit: Limit,
+    /// Whole seconds until a request may be admitted again (at least 1).
+    pub retry_after_seconds: u64,
+}
+
+/// Tells of a refusal: one audit event and one count.
+pub(crate) fn report(refusal: Refusal, client_id: &str, peer: &str) {
+    crate::audit::limit_tripped(
+        refusal.limit.name(),
+        client_id,
+        peer,
+        refusal.retry_after_seconds,
+    );
+    crate::telemetry::count_limit_trip(refusal.limit);
+}
+
+/// Two failure limiters checked together: an attempt is admitted only when both have a
+/// place, and then holds a place in both until it settles.
+#[derive(Debug)]
+pub(crate) struct FailureLimits {
+    limiters: [(Limit, FailureLimiter); 2],
+}
+
+impl FailureLimits {
+    /// The two limits on failed shopper logins that `config` sets: per username, and per
+    /// client and address.
+    pub(crate) fn login(config: &ServiceConfig) -> Self {
         Self {
-            per_username: FailureLimiter::new(config.login_failures_per_hour_per_username),
-            per_client_address: FailureLimiter::new(
-                config.login_failures_per_hour_per_client_address,
-            ),
+            limiters: [
+                (
+                    Limit::LoginPerUsername,
+                    FailureLimiter::new(config.login_failures_per_hour_per_username),
+                ),
+                (
+                    Limit::LoginPerClientAddress,
+                    FailureLimiter::new(config.login_failures_per_hour_per_client_address),
+                ),
+            ],
+        }
+    }
+
+    /// The two limits on failed client authentications that `config` sets: per presented
+    /// client id and address, and per address over all client ids.
+    pub(crate) fn client_authentication(config: &ServiceConfig) -> Self {
+        Self {
+            limiters: [
+                (
+                    Limit::ClientAuthPerClientAddress,
+                    FailureLimiter::new(config.client_auth_failures_per_hour_per_client_address),
+                ),
+                (
+                    Limit::ClientAuthPerAddress,
+                    FailureLimiter::new(config.client_auth_failures_per_hour_per_address),
+                ),
+            ],
         }
     }
 
     /// Reserves a login attempt for `username` (already normalised) by `client_id` from
     /// `address`, or says how many whole seconds to wait: the longer of the two waits when
     /// both limits are reached.
-    pub(crate) fn reserve(
+    pub(crate) fn reserve_login(
         &self,
         username: &str,
         client_id: &str,
         address: &str,
         now: Timestamp,
-    ) -> Result<LoginAttempt<'_>, u64> {
-        let username = key("username", &[username]);
-        let client_address = key("client-address", &[client_id, address]);
-        let by_username = self.per_username.reserve(&username, now);
-        let by_client_address = self.per_client_address.reserve(&client_address, now);
-        match (by_username, by_client_address) {
-            (Ok(()), Ok(())) => Ok(LoginAttempt {
+    ) -> Result<Attempt<'_>, Refusal> {
+        self.reserve(
+            [
+                key("username", &[username]),
+                key("client-address", &[client_id, address]),
+            ],
+            now,
+        )
+    }
+
+    /// Reserves a client authentication with the presented `client_id` (known or not:
+    /// the answer must not tell) from `address`.
+    pub(crate) fn reserve_client_authentication(
+        &self,
+        client_id: &str,
+        address: &str,
+        now: Timestamp,
+    ) -> Result<Attempt<'_>, Refusal> {
+        self.reserve(
+            [
+                key("client-address", &[client_id, address]),
+                key("address", &[address]),
+            ],
+            now,
+        )
+    }
+
+    /// Whether a client authentication with `client_id` from `address` would be admitted
+    /// now, reserving nothing.
+    pub(crate) fn check_client_authentication(
+        &self,
+        client_id: &str,
+        address: &str,
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
+        self.reserve_client_authentication(client_id, address, now)
+            .map(Attempt::succeeded)
+    }
+
+    fn reserve(&self, keys: [LimitKey; 2], now: Timestamp) -> Result<Attempt<'_>, Refusal> {
+        let [(first_limit, first), (second_limit, second)] = &self.limiters;
+        let refusal = |limit: &Limit, retry_after_seconds| Refusal {
+            limit: *limit,
+            retry_after_seconds,
+        };
+        match (first.reserve(&keys[0], now), second.reserve(&keys[1], now)) {
+            (Ok(()), Ok(())) => Ok(Attempt {
                 limits: self,
-                username,
-                client_address,
+                keys,
                 settled: false,
             }),
             (Ok(()), Err(wait)) => {
-                self.per_username.settle(&username, None);
-                Err(wait)
+                first.settle(&keys[0], None);
+                Err(refusal(second_limit, wait))
             }
             (Err(wait), Ok(())) => {
-                self.per_client_address.settle(&client_address, None);
-                Err(wait)
+                second.settle(&keys[1], None);
+                Err(refusal(first_limit, wait))
             }
-            (Err(a), Err(b)) => Err(a.max(b)),
+            (Err(a), Err(b)) if b > a => Err(refusal(second_limit, b)),
+            (Err(a), Err(_)) => Err(refusal(first_limit, a)),
         }
     }
 }
 
-/// A reserved login attempt. Settle it with [`LoginAttempt::failed`] or
-/// [`LoginAttempt::succeeded`]; dropped unsettled (a store error, a cancelled request) it
-/// gives its place back, since no password was found wrong.
+/// A reserved attempt. Settle it with [`Attempt::failed`] or [`Attempt::succeeded`];
+/// dropped unsettled (a store error, a cancelled request) it gives its places back, since
+/// nothing was found wrong.
 #[derive(Debug)]
-pub(crate) struct LoginAttempt<'a> {
-    limits: &'a LoginLimits,
-    username: LimitKey,
-    client_address: LimitKey,
+pub(crate) struct Attempt<'a> {
+    limits: &'a FailureLimits,
+    keys: [LimitKey; 2],
     settled: bool,
 }
 
-impl LoginAttempt<'_> {
-    /// The password was wrong (or the shopper unknown): count a failure at `now` against
+impl Attempt<'_> {
+    /// The credentials were wrong (or named no one): count a failure at `now` against
     /// both limits.
     pub(crate) fn failed(mut self, now: Timestamp) {
         self.settle(Some(now));
     }
 
-    /// The shopper logged in: nothing is counted.
+    /// The credentials were right: nothing is counted.
     pub(crate) fn succeeded(mut self) {
         self.settle(None);
     }
@@ -253,17 +406,97 @@ impl LoginAttempt<'_> {
             return;
         }
         self.settled = true;
-        self.limits.per_username.settle(&self.username, failed_at);
-        self.limits
-            .per_client_address
-            .settle(&self.client_address, failed_at);
+        for ((_, limiter), key) in self.limits.limiters.iter().zip(&self.keys) {
+            limiter.settle(key, failed_at);
+        }
     }
 }
 
-impl Drop for LoginAttempt<'_> {
+impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         self.settle(None);
     }
+}
+
+/// A request rate: `per_second` on average, with bursts of up to `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestRate {
+    /// Requests admitted per second, sustained.
+    pub per_second: NonZeroU32,
+    /// Requests admitted at once after a quiet spell.
+    pub burst: NonZeroU32,
+}
+
+type KeyedLimiter = governor::DefaultKeyedRateLimiter<String>;
+
+/// How many checks pass between sweeps of keys whose limit has fully recovered.
+const RATE_SWEEP_EVERY: u64 = 4096;
+
+/// Plain request-rate limits (GCRA, from `governor`): per authenticated client and per
+/// peer address, each off unless configured. Unlike the failure limits, these count every
+/// request, and run on the monotonic clock of the process.
+#[derive(Debug)]
+pub(crate) struct RateLimits {
+    per_client: Option<KeyedLimiter>,
+    per_address: Option<KeyedLimiter>,
+    checks: AtomicU64,
+}
+
+impl RateLimits {
+    /// The rate limits `config` sets.
+    pub(crate) fn new(config: &ServiceConfig) -> Self {
+        let limiter = |rate: Option<RequestRate>| {
+            rate.map(|rate| {
+                governor::RateLimiter::keyed(
+                    governor::Quota::per_second(rate.per_second).allow_burst(rate.burst),
+                )
+            })
+        };
+        Self {
+            per_client: limiter(config.requests_per_client),
+            per_address: limiter(config.requests_per_address),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Admits one request from `address`, or refuses it.
+    pub(crate) fn check_address(&self, address: &str) -> Result<(), Refusal> {
+        self.check(self.per_address.as_ref(), Limit::RatePerAddress, address)
+    }
+
+    /// Admits one request of the authenticated client `client_id`, or refuses it.
+    pub(crate) fn check_client(&self, client_id: &str) -> Result<(), Refusal> {
+        self.check(self.per_client.as_ref(), Limit::RatePerClient, client_id)
+    }
+
+    fn check(
+        &self,
+        limiter: Option<&KeyedLimiter>,
+        limit: Limit,
+        key: &str,
+    ) -> Result<(), Refusal> {
+        let Some(limiter) = limiter else {
+            return Ok(());
+        };
+        if self.checks.fetch_add(1, Ordering::Relaxed) % RATE_SWEEP_EVERY == RATE_SWEEP_EVERY - 1 {
+            limiter.retain_recent();
+        }
+        let key = key.to_owned();
+        limiter.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(limiter.clock()));
+            Refusal {
+                limit,
+                retry_after_seconds: whole_seconds_at_least_one(wait),
+            }
+        })
+    }
+}
+
+/// `Retry-After` in whole seconds, rounded up: never 0, which would invite an immediate
+/// retry that is refused again.
+fn whole_seconds_at_least_one(wait: Duration) -> u64 {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    seconds.max(1)
 }
 
 #[cfg(test)]
@@ -276,17 +509,17 @@ mod tests {
         T0.plus_seconds(seconds)
     }
 
-    fn limits(per_username: u32, per_client_address: u32) -> LoginLimits {
+    fn limits(per_username: u32, per_client_address: u32) -> FailureLimits {
         let mut config = ServiceConfig::new("test");
         config.login_failures_per_hour_per_username = per_username;
         config.login_failures_per_hour_per_client_address = per_client_address;
-        LoginLimits::new(&config)
+        FailureLimits::login(&config)
     }
 
-    fn fail(limits: &LoginLimits, username: &str, address: &str, now: Timestamp) {
-        match limits.reserve(username, "client", address, now) {
+    fn fail(limits: &FailureLimits, username: &str, address: &str, now: Timestamp) {
+        match limits.reserve_login(username, "client", address, now) {
             Ok(attempt) => attempt.failed(now),
-            Err(wait) => panic!("attempt refused, retry after {wait} s"),
+            Err(refusal) => panic!("attempt refused: {refusal:?}"),
         }
     }
 
@@ -298,23 +531,32 @@ mod tests {
         }
         // The oldest failure (at 0 s) frees its place at 3600 s.
         assert_eq!(
-            limits.reserve("ann", "client", "192.0.2.9", at(1800)).err(),
+            limits
+                .reserve_login("ann", "client", "192.0.2.9", at(1800))
+                .err()
+                .map(|r| r.retry_after_seconds),
             Some(1800)
         );
         assert_eq!(
-            limits.reserve("ann", "client", "192.0.2.9", at(3599)).err(),
+            limits
+                .reserve_login("ann", "client", "192.0.2.9", at(3599))
+                .err()
+                .map(|r| r.retry_after_seconds),
             Some(1)
         );
         // Another username is not affected.
         assert!(
             limits
-                .reserve("bob", "client", "192.0.2.1", at(1800))
+                .reserve_login("bob", "client", "192.0.2.1", at(1800))
                 .is_ok()
         );
         // An hour after the first failure, exactly one place is free again.
         fail(&limits, "ann", "192.0.2.1", at(3600));
         assert_eq!(
-            limits.reserve("ann", "client", "192.0.2.1", at(3600)).err(),
+            limits
+                .reserve_login("ann", "client", "192.0.2.1", at(3600))
+                .err()
+                .map(|r| r.retry_after_seconds),
             Some(600)
         );
     }
@@ -323,37 +565,48 @@ mod tests {
     fn successes_and_abandoned_attempts_count_nothing() {
         let limits = limits(2, 100);
         for _ in 0..10 {
-            let attempt = limits.reserve("ann", "client", "192.0.2.1", at(0));
+            let attempt = limits.reserve_login("ann", "client", "192.0.2.1", at(0));
             assert!(attempt.is_ok());
             if let Ok(attempt) = attempt {
                 attempt.succeeded();
             }
         }
         for _ in 0..10 {
-            let attempt = limits.reserve("ann", "client", "192.0.2.1", at(0));
+            let attempt = limits.reserve_login("ann", "client", "192.0.2.1", at(0));
             assert!(attempt.is_ok());
             drop(attempt);
         }
         fail(&limits, "ann", "192.0.2.1", at(0));
         fail(&limits, "ann", "192.0.2.1", at(0));
-        assert!(limits.reserve("ann", "client", "192.0.2.1", at(0)).is_err());
+        assert!(
+            limits
+                .reserve_login("ann", "client", "192.0.2.1", at(0))
+                .is_err()
+        );
     }
 
     #[test]
     fn attempts_in_flight_hold_their_places() {
         let limits = limits(2, 100);
-        let first = limits.reserve("ann", "client", "192.0.2.1", at(0));
-        let second = limits.reserve("ann", "client", "192.0.2.2", at(0));
+        let first = limits.reserve_login("ann", "client", "192.0.2.1", at(0));
+        let second = limits.reserve_login("ann", "client", "192.0.2.2", at(0));
         assert!(first.is_ok() && second.is_ok());
         // Both places are reserved: a third concurrent attempt waits for them to settle.
         assert_eq!(
-            limits.reserve("ann", "client", "192.0.2.3", at(0)).err(),
+            limits
+                .reserve_login("ann", "client", "192.0.2.3", at(0))
+                .err()
+                .map(|r| r.retry_after_seconds),
             Some(1)
         );
         if let Ok(first) = first {
             first.succeeded();
         }
-        assert!(limits.reserve("ann", "client", "192.0.2.3", at(0)).is_ok());
+        assert!(
+            limits
+                .reserve_login("ann", "client", "192.0.2.3", at(0))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -363,20 +616,39 @@ mod tests {
             fail(&limits, name, "192.0.2.1", at(i as i64));
         }
         assert_eq!(
-            limits.reserve("d", "client", "192.0.2.1", at(10)).err(),
+            limits
+                .reserve_login("d", "client", "192.0.2.1", at(10))
+                .err()
+                .map(|r| r.retry_after_seconds),
             Some(3590)
         );
         // Another address, or another client from the same address, is not affected.
-        assert!(limits.reserve("d", "client", "192.0.2.2", at(10)).is_ok());
-        assert!(limits.reserve("d", "other", "192.0.2.1", at(10)).is_ok());
+        assert!(
+            limits
+                .reserve_login("d", "client", "192.0.2.2", at(10))
+                .is_ok()
+        );
+        assert!(
+            limits
+                .reserve_login("d", "other", "192.0.2.1", at(10))
+                .is_ok()
+        );
     }
 
     #[test]
     fn a_refusal_by_one_limit_reserves_nothing_in_the_other() {
         let refused = limits(1, 1);
         fail(&refused, "x", "192.0.2.1", at(0));
-        assert!(refused.reserve("y", "client", "192.0.2.1", at(0)).is_err());
-        assert!(refused.reserve("y", "client", "192.0.2.2", at(0)).is_ok());
+        assert!(
+            refused
+                .reserve_login("y", "client", "192.0.2.1", at(0))
+                .is_err()
+        );
+        assert!(
+            refused
+                .reserve_login("y", "client", "192.0.2.2", at(0))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -385,7 +657,10 @@ mod tests {
         fail(&limits, "bob", "192.0.2.1", at(0));
         fail(&limits, "ann", "192.0.2.1", at(1000));
         assert_eq!(
-            limits.reserve("ann", "client", "192.0.2.1", at(1000)).err(),
+            limits
+                .reserve_login("ann", "client", "192.0.2.1", at(1000))
+                .err()
+                .map(|r| r.retry_after_seconds),
             Some(3600)
         );
     }
@@ -396,17 +671,153 @@ mod tests {
         for i in 0..50 {
             fail(&limits, &format!("user-{i}"), "192.0.2.1", at(0));
         }
-        assert_eq!(limits.per_username.tracked_keys(), 50);
-        assert_eq!(limits.per_client_address.tracked_keys(), 1);
+        assert_eq!(limits.limiters[0].1.tracked_keys(), 50);
+        assert_eq!(limits.limiters[1].1.tracked_keys(), 1);
         // The next reservation after an hour sweeps every expired key away.
-        let attempt = limits.reserve("new", "client", "192.0.2.1", at(3600));
+        let attempt = limits.reserve_login("new", "client", "192.0.2.1", at(3600));
         assert!(attempt.is_ok());
-        assert_eq!(limits.per_username.tracked_keys(), 1);
-        assert_eq!(limits.per_client_address.tracked_keys(), 1);
+        assert_eq!(limits.limiters[0].1.tracked_keys(), 1);
+        assert_eq!(limits.limiters[1].1.tracked_keys(), 1);
         // Settled without a failure, it leaves nothing behind.
         drop(attempt);
-        assert_eq!(limits.per_username.tracked_keys(), 0);
-        assert_eq!(limits.per_client_address.tracked_keys(), 0);
+        assert_eq!(limits.limiters[0].1.tracked_keys(), 0);
+        assert_eq!(limits.limiters[1].1.tracked_keys(), 0);
+    }
+
+    #[test]
+    fn the_longer_wait_names_its_limit() {
+        let limits = limits(1, 2);
+        fail(&limits, "bob", "192.0.2.1", at(0));
+        fail(&limits, "ann", "192.0.2.1", at(1000));
+        assert_eq!(
+            limits
+                .reserve_login("ann", "client", "192.0.2.1", at(1000))
+                .err(),
+            Some(Refusal {
+                limit: Limit::LoginPerUsername,
+                retry_after_seconds: 3600
+            })
+        );
+        assert_eq!(
+            limits
+                .reserve_login("carol", "client", "192.0.2.1", at(1000))
+                .err(),
+            Some(Refusal {
+                limit: Limit::LoginPerClientAddress,
+                retry_after_seconds: 2600
+            })
+        );
+    }
+
+    fn client_auth(per_client_address: u32, per_address: u32) -> FailureLimits {
+        let mut config = ServiceConfig::new("test");
+        config.client_auth_failures_per_hour_per_client_address = per_client_address;
+        config.client_auth_failures_per_hour_per_address = per_address;
+        FailureLimits::client_authentication(&config)
+    }
+
+    #[test]
+    fn client_authentication_failures_are_limited_per_client_and_address_then_per_address() {
+        let limits = client_auth(2, 3);
+        let fail_auth = |client: &str, address: &str, now: Timestamp| match limits
+            .reserve_client_authentication(client, address, now)
+        {
+            Ok(attempt) => attempt.failed(now),
+            Err(refusal) => panic!("refused: {refusal:?}"),
+        };
+        fail_auth("known", "192.0.2.1", at(0));
+        fail_auth("known", "192.0.2.1", at(10));
+        assert_eq!(
+            limits
+                .reserve_client_authentication("known", "192.0.2.1", at(20))
+                .err(),
+            Some(Refusal {
+                limit: Limit::ClientAuthPerClientAddress,
+                retry_after_seconds: 3580
+            })
+        );
+        // Another address with the same client id is not affected, and successes count
+        // nothing.
+        for _ in 0..5 {
+            match limits.reserve_client_authentication("known", "192.0.2.2", at(20)) {
+                Ok(attempt) => attempt.succeeded(),
+                Err(refusal) => panic!("refused: {refusal:?}"),
+            }
+        }
+        // A third client id from the first address trips the per-address limit.
+        fail_auth("scanned-1", "192.0.2.1", at(30));
+        assert_eq!(
+            limits
+                .reserve_client_authentication("scanned-2", "192.0.2.1", at(40))
+                .err()
+                .map(|r| r.limit),
+            Some(Limit::ClientAuthPerAddress)
+        );
+    }
+
+    fn rate(per_second: u32, burst: u32) -> Option<RequestRate> {
+        Some(RequestRate {
+            per_second: NonZeroU32::new(per_second)?,
+            burst: NonZeroU32::new(burst)?,
+        })
+    }
+
+    #[test]
+    fn rate_limits_are_off_unless_configured() {
+        let limits = RateLimits::new(&ServiceConfig::new("test"));
+        for _ in 0..10_000 {
+            assert_eq!(limits.check_address("192.0.2.1"), Ok(()));
+            assert_eq!(limits.check_client("client"), Ok(()));
+        }
+    }
+
+    #[test]
+    fn rate_limits_refuse_past_the_burst_with_a_whole_second_wait() {
+        let mut config = ServiceConfig::new("test");
+        config.requests_per_client = rate(1, 3);
+        let limits = RateLimits::new(&config);
+        for _ in 0..3 {
+            assert_eq!(limits.check_client("client"), Ok(()));
+        }
+        // One more a second refills: of 20 more checks made at once, nearly all are
+        // refused, each with a wait of at least one whole second.
+        let refusals: Vec<Refusal> = (0..20)
+            .filter_map(|_| limits.check_client("client").err())
+            .collect();
+        assert!(refusals.len() >= 10, "{refusals:?}");
+        assert!(
+            refusals
+                .iter()
+                .all(|r| r.limit == Limit::RatePerClient && r.retry_after_seconds >= 1)
+        );
+        // Another client, and any address, are not affected.
+        assert_eq!(limits.check_client("other"), Ok(()));
+        assert_eq!(limits.check_address("192.0.2.1"), Ok(()));
+    }
+
+    #[test]
+    fn waits_round_up_to_whole_seconds_of_at_least_one() {
+        assert_eq!(whole_seconds_at_least_one(Duration::ZERO), 1);
+        assert_eq!(whole_seconds_at_least_one(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds_at_least_one(Duration::from_millis(1001)), 2);
+        assert_eq!(whole_seconds_at_least_one(Duration::from_secs(3)), 3);
+    }
+
+    #[test]
+    fn a_full_limiter_admits_new_keys_untracked_and_keeps_limiting_known_ones() {
+        let mut limiter = FailureLimiter::new(1);
+        limiter.max_keys = 2;
+        let (a, b, c) = (key("k", &["a"]), key("k", &["b"]), key("k", &["c"]));
+        for k in [&a, &b] {
+            assert_eq!(limiter.reserve(k, at(0)), Ok(()));
+            limiter.settle(k, Some(at(0)));
+        }
+        assert!(limiter.reserve(&a, at(1)).is_err());
+        for _ in 0..3 {
+            assert_eq!(limiter.reserve(&c, at(1)), Ok(()));
+            limiter.settle(&c, Some(at(1)));
+        }
+        assert_eq!(limiter.tracked_keys(), 2);
     }
 
     #[test]

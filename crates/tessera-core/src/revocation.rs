@@ -33,11 +33,14 @@ impl TokenService {
         &self,
         credentials: Option<&ClientCredentials>,
         token: Option<&Secret>,
+        address: &str,
     ) -> Result<(), TokenError> {
         let credentials = credentials.ok_or(TokenError::InvalidClient)?;
         // The MAC first, before the store is asked anything.
         let verified = token.and_then(|t| self.keys.verify(t.expose()).ok());
-        let client = self.authenticate_client(credentials).await?;
+        let client = self
+            .authenticate_rate_limited_client(credentials, address)
+            .await?;
         if token.is_none_or(|t| t.expose().is_empty()) {
             return Err(TokenError::InvalidRequest("token is required"));
         }

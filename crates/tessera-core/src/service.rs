@@ -12,7 +12,7 @@ use crate::client::{ClientCredentials, ClientRecord, ClientSecretHash};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{BearerError, StoreError, TokenError};
 use crate::grants::{GrantKind, TokenRequest};
-use crate::limits::LoginLimits;
+use crate::limits::{self, FailureLimits, RateLimits, Refusal, RequestRate};
 use crate::lookup_cache::CachingStore;
 use crate::password::PasswordVerifier;
 use crate::secret::Secret;
@@ -45,6 +45,20 @@ pub struct ServiceConfig {
     /// Failed shopper logins admitted per client and peer address, over all usernames, in
     /// any one hour (credential stuffing from one source).
     pub login_failures_per_hour_per_client_address: u32,
+    /// Failed client authentications (wrong secret, unknown or disabled client) admitted
+    /// per presented client id and peer address in any one hour; past it, that client id
+    /// from that address answers 429 until the oldest failure is an hour old, right secret
+    /// or not (RELIABILITY P12).
+    pub client_auth_failures_per_hour_per_client_address: u32,
+    /// Failed client authentications admitted per peer address, over all client ids, in
+    /// any one hour (scanning client ids from one source).
+    pub client_auth_failures_per_hour_per_address: u32,
+    /// Requests admitted per authenticated client on the token, introspection and
+    /// revocation endpoints; `None`: no limit.
+    pub requests_per_client: Option<RequestRate>,
+    /// Requests admitted per peer address on the token, introspection and revocation
+    /// endpoints; `None`: no limit.
+    pub requests_per_address: Option<RequestRate>,
     /// How many access-token lookups this node keeps in memory (0: none). Only a store
     /// that tells of other processes' writes gets the cache (SQLite); PostgreSQL stays
     /// strict (see [`crate::lookup_cache`]).
@@ -60,6 +74,13 @@ impl ServiceConfig {
     /// than the per-username limit because a storefront's back end sends every one of its
     /// shoppers' logins from one address with one client, typing mistakes included.
     pub const DEFAULT_LOGIN_FAILURES_PER_HOUR_PER_CLIENT_ADDRESS: u32 = 1000;
+    /// Default of [`ServiceConfig::client_auth_failures_per_hour_per_client_address`]: a
+    /// client that knows its secret fails rarely; a hundred an hour is a misconfiguration
+    /// or a guesser.
+    pub const DEFAULT_CLIENT_AUTH_FAILURES_PER_HOUR_PER_CLIENT_ADDRESS: u32 = 100;
+    /// Default of [`ServiceConfig::client_auth_failures_per_hour_per_address`]: higher, as
+    /// several clients may share one address (a proxy, a host of storefronts).
+    pub const DEFAULT_CLIENT_AUTH_FAILURES_PER_HOUR_PER_ADDRESS: u32 = 1000;
     /// Default of [`ServiceConfig::lookup_cache_entries`].
     pub const DEFAULT_LOOKUP_CACHE_ENTRIES: u64 = 16384;
 
@@ -72,6 +93,12 @@ impl ServiceConfig {
                 Self::DEFAULT_LOGIN_FAILURES_PER_HOUR_PER_USERNAME,
             login_failures_per_hour_per_client_address:
                 Self::DEFAULT_LOGIN_FAILURES_PER_HOUR_PER_CLIENT_ADDRESS,
+            client_auth_failures_per_hour_per_client_address:
+                Self::DEFAULT_CLIENT_AUTH_FAILURES_PER_HOUR_PER_CLIENT_ADDRESS,
+            client_auth_failures_per_hour_per_address:
+                Self::DEFAULT_CLIENT_AUTH_FAILURES_PER_HOUR_PER_ADDRESS,
+            requests_per_client: None,
+            requests_per_address: None,
             lookup_cache_entries: Self::DEFAULT_LOOKUP_CACHE_ENTRIES,
         }
     }
@@ -125,7 +152,11 @@ pub struct TokenService {
     pub(crate) clock: Arc<dyn Clock>,
     config: ServiceConfig,
     /// Failed-login limits per username and per client and address.
-    pub(crate) login_limits: LoginLimits,
+    pub(crate) login_limits: FailureLimits,
+    /// Failed client-authentication limits per client and address, and per address.
+    client_auth_limits: FailureLimits,
+    /// Request-rate limits of the token, introspection and revocation endpoints.
+    rate_limits: RateLimits,
     /// Runs password verifications off the async runtime, a few at a time.
     pub(crate) passwords: PasswordVerifier,
     /// Sessions whose `lastAccessed` this node has written lately, with the time written:
@@ -154,7 +185,9 @@ impl TokenService {
                     LAST_ACCESSED_GRANULARITY_SECONDS as u64,
                 ))
                 .build(),
-            login_limits: LoginLimits::new(&config),
+            login_limits: FailureLimits::login(&config),
+            client_auth_limits: FailureLimits::client_authentication(&config),
+            rate_limits: RateLimits::new(&config),
             passwords: PasswordVerifier::new(config.password_hashing_concurrency),
             config,
         }
@@ -166,42 +199,87 @@ impl TokenService {
         &self.store
     }
 
-    /// Checks client credentials. An unknown client, a wrong secret, a secret sent for a
-    /// public client, a missing secret for a confidential one and a disabled client all
-    /// give the same [`TokenError::InvalidClient`], after the same hashing work.
+    /// Checks client credentials presented from `address`. An unknown client, a wrong
+    /// secret, a secret sent for a public client, a missing secret for a confidential one
+    /// and a disabled client all give the same [`TokenError::InvalidClient`], after the
+    /// same hashing work, and count alike against the failure limits; past those the
+    /// answer is [`TokenError::TooManyAttempts`] for a known and an unknown id alike, with
+    /// the right secret or not, since the limit is checked first (RELIABILITY P12, P13).
     pub async fn authenticate_client(
         &self,
         credentials: &ClientCredentials,
+        address: &str,
     ) -> Result<ClientRecord, TokenError> {
-        let presented = credentials
-            .secret
-            .as_ref()
-            .map(Secret::expose)
-            .filter(|s| !s.is_empty());
-        let client = self.store.client(&credentials.client_id).await?;
-        let Some(client) = client else {
-            let _ = ClientSecretHash::dummy().verify(presented.unwrap_or(""));
-            return Err(TokenError::InvalidClient);
-        };
-        let secret_ok = match (&client.secret_hash, presented) {
-            (Some(hash), Some(secret)) => hash.verify(secret),
-            (Some(hash), None) => {
-                let _ = hash.verify("");
-                false
+        let client_id = &credentials.client_id;
+        let limits = &self.client_auth_limits;
+        // A limited key is refused before the store is read, so a flood costs no I/O.
+        limits
+            .check_client_authentication(client_id, address, self.clock.now())
+            .map_err(|refusal| self.refuse(refusal, client_id, address))?;
+        let client = self.store.client(client_id).await?;
+        // The place is reserved only now, after the read: from here to the settlement
+        // nothing awaits, so a place is held for microseconds and a client's many
+        // concurrent requests never fill the window with attempts in flight. Still, no
+        // secret is checked without a place, so past the limit no answer tells a right
+        // guess from a wrong one.
+        let attempt = limits
+            .reserve_client_authentication(client_id, address, self.clock.now())
+            .map_err(|refusal| self.refuse(refusal, client_id, address))?;
+        match check_client_secret(client, credentials) {
+            Some(client) => {
+                attempt.succeeded();
+                Ok(client)
             }
-            (None, Some(_)) => {
-                let _ = ClientSecretHash::dummy().verify("");
-                false
+            None => {
+                attempt.failed(self.clock.now());
+                Err(TokenError::InvalidClient)
             }
-            (None, None) => {
-                let _ = ClientSecretHash::dummy().verify("");
-                true
-            }
-        };
-        if !secret_ok || client.disabled {
-            return Err(TokenError::InvalidClient);
         }
+    }
+
+    /// Authenticates a caller of the token, introspection or revocation endpoint under
+    /// their request-rate limits: the address's before anything is checked, the client's
+    /// once it is known who the client is.
+    pub(crate) async fn authenticate_rate_limited_client(
+        &self,
+        credentials: &ClientCredentials,
+        address: &str,
+    ) -> Result<ClientRecord, TokenError> {
+        self.check_address_rate(&credentials.client_id, address)?;
+        let client = self.authenticate_client(credentials, address).await?;
+        self.check_client_rate(&client.id, address)?;
         Ok(client)
+    }
+
+    /// The request-rate limit per address.
+    pub(crate) fn check_address_rate(
+        &self,
+        client_id: &str,
+        address: &str,
+    ) -> Result<(), TokenError> {
+        self.rate_limits
+            .check_address(address)
+            .map_err(|refusal| self.refuse(refusal, client_id, address))
+    }
+
+    /// The request-rate limit per authenticated client.
+    pub(crate) fn check_client_rate(
+        &self,
+        client_id: &str,
+        address: &str,
+    ) -> Result<(), TokenError> {
+        self.rate_limits
+            .check_client(client_id)
+            .map_err(|refusal| self.refuse(refusal, client_id, address))
+    }
+
+    /// Reports a refusal and turns it into the error the caller answers with.
+    pub(crate) fn refuse(&self, refusal: Refusal, client_id: &str, address: &str) -> TokenError {
+        limits::report(refusal, client_id, address);
+        TokenError::TooManyAttempts {
+            limit: refusal.limit,
+            retry_after_seconds: refusal.retry_after_seconds,
+        }
     }
 
     /// The token endpoint: authenticates the client, selects the grant and issues tokens.
@@ -213,7 +291,9 @@ impl TokenService {
     ) -> Result<TokenResponse, TokenError> {
         let grant = GrantKind::select(request)?;
         let credentials = credentials.ok_or(TokenError::InvalidClient)?;
-        let client = self.authenticate_client(credentials).await?;
+        let client = self
+            .authenticate_rate_limited_client(credentials, &context.client_ip)
+            .await?;
         // A refresh continues its own session: there is nothing to join or upgrade.
         if grant == GrantKind::Refresh
             && (context.session_token.is_some() || context.limited_token.is_some())
@@ -269,6 +349,9 @@ impl TokenService {
         if found.session.authenticated {
             return Err(TokenError::InvalidClient);
         }
+        // The token endpoint's rate limits hold whichever way the client is named.
+        self.check_address_rate(&found.client.id, &context.client_ip)?;
+        self.check_client_rate(&found.client.id, &context.client_ip)?;
         let context = RequestContext {
             limited_token: Some(bearer.clone()),
             ..context.clone()
@@ -305,12 +388,23 @@ impl TokenService {
 
     /// When client credentials come beside a `?token=` (API.md §8) they must be valid
     /// before the token is looked at.
-    async fn check_caller(&self, client: Option<&ClientCredentials>) -> Result<(), BearerError> {
+    async fn check_caller(
+        &self,
+        client: Option<&ClientCredentials>,
+        address: &str,
+    ) -> Result<(), BearerError> {
         match client {
             None => Ok(()),
-            Some(credentials) => match self.authenticate_client(credentials).await {
+            Some(credentials) => match self.authenticate_client(credentials, address).await {
                 Ok(_) => Ok(()),
                 Err(TokenError::Store(error)) => Err(BearerError::Store(error)),
+                Err(TokenError::TooManyAttempts {
+                    limit,
+                    retry_after_seconds,
+                }) => Err(BearerError::TooManyAttempts {
+                    limit,
+                    retry_after_seconds,
+                }),
                 Err(_) => Err(BearerError::InvalidClient),
             },
         }
@@ -321,8 +415,9 @@ impl TokenService {
         &self,
         bearer: &Secret,
         client: Option<&ClientCredentials>,
+        address: &str,
     ) -> Result<SessionView, BearerError> {
-        self.check_caller(client).await?;
+        self.check_caller(client, address).await?;
         let (found, now) = self.live_access_token(bearer.expose()).await?;
         if is_due(found.session.last_accessed, now) {
             self.touch(&found.session.id, now);
@@ -366,8 +461,9 @@ impl TokenService {
         &self,
         bearer: &Secret,
         client: Option<&ClientCredentials>,
+        address: &str,
     ) -> Result<SessionView, BearerError> {
-        self.check_caller(client).await?;
+        self.check_caller(client, address).await?;
         let (found, now) = self.live_access_token(bearer.expose()).await?;
         if !self.end_access_token(&found, now).await? {
             // Another request revoked it first; from here on it is simply not live.
@@ -440,6 +536,40 @@ pub(crate) fn is_live(found: &TokenLookup, kind: TokenKind, now: Timestamp) -> b
         && found.token.consumed_at.is_none()
         && found.token.expires_at > now
         && session_is_live(found, now)
+}
+
+/// The client whose credentials these are, or `None` whatever the reason they are not
+/// (unknown, wrong or missing secret, a secret for a public client, disabled), after the
+/// same hashing work in every case.
+fn check_client_secret(
+    client: Option<ClientRecord>,
+    credentials: &ClientCredentials,
+) -> Option<ClientRecord> {
+    let presented = credentials
+        .secret
+        .as_ref()
+        .map(Secret::expose)
+        .filter(|s| !s.is_empty());
+    let Some(client) = client else {
+        let _ = ClientSecretHash::dummy().verify(presented.unwrap_or(""));
+        return None;
+    };
+    let secret_ok = match (&client.secret_hash, presented) {
+        (Some(hash), Some(secret)) => hash.verify(secret),
+        (Some(hash), None) => {
+            let _ = hash.verify("");
+            false
+        }
+        (None, Some(_)) => {
+            let _ = ClientSecretHash::dummy().verify("");
+            false
+        }
+        (None, None) => {
+            let _ = ClientSecretHash::dummy().verify("");
+            true
+        }
+    };
+    (secret_ok && !client.disabled).then_some(client)
 }
 
 /// Whether the session of a looked-up token is still going, whatever its token's state.

@@ -145,10 +145,11 @@ impl TokenService {
         &self,
         credentials: Option<&ClientCredentials>,
         new: NewShopper,
+        address: &str,
     ) -> Result<ShopperRecord, ShopperError> {
         let credentials = credentials.ok_or(ShopperError::Client(TokenError::InvalidClient))?;
         let client: ClientRecord = self
-            .authenticate_client(credentials)
+            .authenticate_client(credentials, address)
             .await
             .map_err(ShopperError::Client)?;
         if client.is_public() {

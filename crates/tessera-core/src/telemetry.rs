@@ -75,3 +75,30 @@ pub(crate) fn count_revoked(scope: Revoked) {
     };
     counter.increment(1);
 }
+
+/// Counts one request refused by a limit (`tessera_limit_trips_total{limit}`).
+pub(crate) fn count_limit_trip(limit: crate::limits::Limit) {
+    use crate::limits::Limit;
+    let counter = match limit {
+        Limit::LoginPerUsername => {
+            metrics::counter!("tessera_limit_trips_total", "limit" => "login_per_username")
+        }
+        Limit::LoginPerClientAddress => {
+            metrics::counter!("tessera_limit_trips_total", "limit" => "login_per_client_address")
+        }
+        Limit::ClientAuthPerClientAddress => metrics::counter!(
+            "tessera_limit_trips_total",
+            "limit" => "client_auth_per_client_address"
+        ),
+        Limit::ClientAuthPerAddress => {
+            metrics::counter!("tessera_limit_trips_total", "limit" => "client_auth_per_address")
+        }
+        Limit::RatePerClient => {
+            metrics::counter!("tessera_limit_trips_total", "limit" => "rate_per_client")
+        }
+        Limit::RatePerAddress => {
+            metrics::counter!("tessera_limit_trips_total", "limit" => "rate_per_address")
+        }
+    };
+    counter.increment(1);
+}

@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tessera_core::limits::Limit;
 use tessera_core::shoppers::ShopperError;
 use tessera_core::{AdminError, BearerError, StoreError, TokenError};
 use utoipa::ToSchema;
@@ -116,8 +117,9 @@ fn token_error(error: TokenError) -> Response {
             "the limited token is invalid",
         ),
         TokenError::TooManyAttempts {
+            limit,
             retry_after_seconds,
-        } => return too_many_attempts(*retry_after_seconds),
+        } => return too_many_attempts(*limit, *retry_after_seconds),
         TokenError::Store(store) => return token_store_error(store),
     };
     let mut response = oauth_body(status, code, description);
@@ -132,15 +134,25 @@ fn token_error(error: TokenError) -> Response {
     response
 }
 
-/// Past a failed-login limit (RELIABILITY P12): 429, `Retry-After` in whole seconds until
-/// an attempt may be admitted again, and the RFC 6749 body of a refused grant, since
-/// RFC 6749 §5.2 has no code for rate limits.
-fn too_many_attempts(retry_after_seconds: u64) -> Response {
-    let mut response = oauth_body(
-        StatusCode::TOO_MANY_REQUESTS,
-        "invalid_grant",
-        "too many failed attempts; retry later",
-    );
+/// Past a limit (RELIABILITY P12): 429, `Retry-After` in whole seconds until a request
+/// may be admitted again, and an RFC 6749 body. RFC 6749 §5.2 has no code for limits, so
+/// a failure limit answers with the code of the failure it limits (`invalid_grant` for
+/// shopper logins, `invalid_client` for client authentication), and a request-rate limit
+/// with `temporarily_unavailable`, which clients already treat as "retry later".
+fn too_many_attempts(limit: Limit, retry_after_seconds: u64) -> Response {
+    let (code, description) = match limit {
+        Limit::LoginPerUsername | Limit::LoginPerClientAddress => {
+            ("invalid_grant", "too many failed attempts; retry later")
+        }
+        Limit::ClientAuthPerClientAddress | Limit::ClientAuthPerAddress => (
+            "invalid_client",
+            "too many failed client authentications; retry later",
+        ),
+        Limit::RatePerClient | Limit::RatePerAddress => {
+            ("temporarily_unavailable", "too many requests; retry later")
+        }
+    };
+    let mut response = oauth_body(StatusCode::TOO_MANY_REQUESTS, code, description);
     response.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from(retry_after_seconds.max(1)),
@@ -216,6 +228,22 @@ fn bearer_error(error: BearerError, resource: &str) -> Response {
             "invalid_client",
             "Client authentication failed",
         ),
+        BearerError::TooManyAttempts {
+            retry_after_seconds,
+            ..
+        } => {
+            let mut response = dr_body(
+                StatusCode::TOO_MANY_REQUESTS,
+                resource,
+                "too-many-requests",
+                "Too many failed client authentications; retry later",
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from((*retry_after_seconds).max(1)),
+            );
+            return response;
+        }
         BearerError::Store(store) => {
             if matches!(store, StoreError::Corrupt(_)) {
                 tracing::error!(error = %store, "store returned a corrupt record");
@@ -255,6 +283,16 @@ fn shopper_error(error: ShopperError, resource: &str) -> Response {
         | ShopperError::Bearer(BearerError::Store(store)) => {
             bearer_error(BearerError::Store(store), resource)
         }
+        ShopperError::Client(TokenError::TooManyAttempts {
+            limit,
+            retry_after_seconds,
+        }) => bearer_error(
+            BearerError::TooManyAttempts {
+                limit,
+                retry_after_seconds,
+            },
+            resource,
+        ),
         ShopperError::Client(_) => bearer_error(BearerError::InvalidClient, resource),
         ShopperError::Bearer(bearer) => bearer_error(bearer, resource),
     }

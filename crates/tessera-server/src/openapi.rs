@@ -413,7 +413,8 @@ pub(crate) enum OAuthErrorCode {
     /// undecodable, a body too large, two client authentication methods.
     #[schema(rename = "invalid_request")]
     InvalidRequest,
-    /// Client authentication failed (always 401).
+    /// Client authentication failed (401); also past a failed client-authentication
+    /// limit (429).
     #[schema(rename = "invalid_client")]
     InvalidClient,
     /// A grant, refresh token, session token or login was refused; also past a failed-login
@@ -435,7 +436,8 @@ pub(crate) enum OAuthErrorCode {
     /// The store returned a record that cannot be read (500).
     #[schema(rename = "server_error")]
     ServerError,
-    /// The store cannot answer or write right now (503, `Retry-After`).
+    /// The store cannot answer or write right now (503, `Retry-After`); also past a
+    /// request-rate limit (429, `Retry-After`).
     #[schema(rename = "temporarily_unavailable")]
     TemporarilyUnavailable,
 }
@@ -474,6 +476,9 @@ pub(crate) enum DrErrorCode {
     /// The store cannot answer or write right now (503, `Retry-After`).
     #[schema(rename = "service-unavailable")]
     ServiceUnavailable,
+    /// Past the failed client-authentication limit (429, `Retry-After`).
+    #[schema(rename = "too-many-requests")]
+    TooManyRequests,
 }
 
 /// `"true"` or `"false"`, a string, as Digital River clients compare it.
@@ -566,7 +571,10 @@ pub(crate) enum TokenFailures {
     #[response(status = 413, headers(
         ("Cache-Control" = inline(NoStore)), ("Pragma" = inline(NoCache))))]
     TooLarge(OAuthErrorBody),
-    /// `invalid_grant`: past a failed-login limit; retry after `Retry-After` seconds.
+    /// Past a limit; retry after `Retry-After` seconds: `invalid_grant` past a failed-login
+    /// limit, `invalid_client` past a failed client-authentication limit (the same for
+    /// every client id, known or not, right secret or not), `temporarily_unavailable` past
+    /// a request-rate limit.
     #[response(status = 429, headers(
         ("Retry-After" = inline(RetryAfter)),
         ("Cache-Control" = inline(NoStore)), ("Pragma" = inline(NoCache))))]
@@ -626,6 +634,12 @@ pub(crate) enum TokenManagementFailures {
     #[response(status = 413, headers(
         ("Cache-Control" = inline(NoStore)), ("Pragma" = inline(NoCache))))]
     TooLarge(OAuthErrorBody),
+    /// Past a limit; retry after `Retry-After` seconds: `invalid_client` past a failed
+    /// client-authentication limit, `temporarily_unavailable` past a request-rate limit.
+    #[response(status = 429, headers(
+        ("Retry-After" = inline(RetryAfter)),
+        ("Cache-Control" = inline(NoStore)), ("Pragma" = inline(NoCache))))]
+    TooManyAttempts(OAuthErrorBody),
     /// `server_error`: the store returned a record that cannot be read.
     #[response(status = 500, headers(
         ("Cache-Control" = inline(NoStore)), ("Pragma" = inline(NoCache))))]
@@ -651,6 +665,12 @@ pub(crate) enum ClientFailures {
         ("WWW-Authenticate" = inline(BasicChallenge)),
         ("Cache-Control" = inline(NoStore)), ("Pragma" = inline(NoCache))))]
     Unauthorized(OAuthErrorBody),
+    /// `invalid_client`: past a failed client-authentication limit; retry after
+    /// `Retry-After` seconds.
+    #[response(status = 429, headers(
+        ("Retry-After" = inline(RetryAfter)),
+        ("Cache-Control" = inline(NoStore)), ("Pragma" = inline(NoCache))))]
+    TooManyAttempts(OAuthErrorBody),
     /// `server_error`: the store returned a record that cannot be read.
     #[response(status = 500, headers(
         ("Cache-Control" = inline(NoStore)), ("Pragma" = inline(NoCache))))]
@@ -677,6 +697,11 @@ pub(crate) enum BearerFailures {
     #[response(status = 401, headers(
         ("WWW-Authenticate" = inline(BearerChallenge)), ("Cache-Control" = inline(NoStore))))]
     Unauthorized(DrErrorBody),
+    /// `too-many-requests`: client credentials sent beside the token are past a failed
+    /// client-authentication limit; retry after `Retry-After` seconds.
+    #[response(status = 429, headers(
+        ("Retry-After" = inline(RetryAfter)), ("Cache-Control" = inline(NoStore))))]
+    TooManyAttempts(DrErrorBody),
     /// `system-error`: the store returned a record that cannot be read.
     #[response(status = 500, headers(("Cache-Control" = inline(NoStore))))]
     SystemError(DrErrorBody),
@@ -727,6 +752,11 @@ pub(crate) enum CreateShopperFailures {
     #[response(status = 401, headers(
         ("WWW-Authenticate" = inline(BasicChallenge)), ("Cache-Control" = inline(NoStore))))]
     Unauthorized(DrErrorBody),
+    /// `too-many-requests`: the client's credentials are past a failed
+    /// client-authentication limit; retry after `Retry-After` seconds.
+    #[response(status = 429, headers(
+        ("Retry-After" = inline(RetryAfter)), ("Cache-Control" = inline(NoStore))))]
+    TooManyAttempts(DrErrorBody),
     /// `forbidden`: a public client cannot register shoppers.
     #[response(status = 403, headers(("Cache-Control" = inline(NoStore))))]
     Forbidden(DrErrorBody),

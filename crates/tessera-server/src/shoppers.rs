@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use crate::extract::bearer::bearer_request;
 use crate::extract::client_auth::{Authorization, AuthorizationError, authorization};
 use crate::extract::form::parse_pairs;
+use crate::extract::peer::PeerAddress;
 use crate::oauth::token::FORM_BODY_LIMIT;
 use crate::openapi::{CreateShopperFailures, Flag, NoStore, ShopperMeFailures};
 
@@ -174,6 +175,7 @@ async fn create(
     State(state): State<AppState>,
     uri: Uri,
     headers: HeaderMap,
+    PeerAddress(peer): PeerAddress,
     body: Body,
 ) -> Result<Response, ApiError> {
     let resource = uri.path().to_owned();
@@ -226,7 +228,7 @@ async fn create(
     };
     let shopper = state
         .service
-        .register_shopper(credentials.as_ref(), new)
+        .register_shopper(credentials.as_ref(), new, &peer)
         .await
         .map_err(fail)?;
     let body = ShopperBody {

@@ -2,11 +2,13 @@
 //! Nothing here does any work; `main` hands each parsed command to its module.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tessera_core::ServiceConfig;
 use tessera_core::client::{Grant, PasswordEncoding};
+use tessera_core::limits::RequestRate;
 use tessera_server::{CorsOrigin, Issuer};
 
 /// Where the store lives when nothing else is said.
@@ -306,6 +308,77 @@ pub struct ServeArgs {
     )]
     pub login_failures_per_hour_per_client_address: u32,
 
+    /// Failed client authentications (wrong secret, unknown or disabled client) admitted
+    /// per presented client id and peer address in any one hour; past it, that client id
+    /// from that address answers 429 (with Retry-After), right secret or not, until its
+    /// oldest failure is an hour old. Other addresses are not affected.
+    #[arg(
+        long,
+        env = "TESSERA_CLIENT_AUTH_FAILURES_PER_HOUR_PER_CLIENT_ADDRESS",
+        default_value_t = ServiceConfig::DEFAULT_CLIENT_AUTH_FAILURES_PER_HOUR_PER_CLIENT_ADDRESS,
+        value_name = "COUNT",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000),
+        help_heading = "Request limits"
+    )]
+    pub client_auth_failures_per_hour_per_client_address: u32,
+
+    /// Failed client authentications admitted per peer address, over all client ids, in
+    /// any one hour (scanning client ids from one source).
+    #[arg(
+        long,
+        env = "TESSERA_CLIENT_AUTH_FAILURES_PER_HOUR_PER_ADDRESS",
+        default_value_t = ServiceConfig::DEFAULT_CLIENT_AUTH_FAILURES_PER_HOUR_PER_ADDRESS,
+        value_name = "COUNT",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000),
+        help_heading = "Request limits"
+    )]
+    pub client_auth_failures_per_hour_per_address: u32,
+
+    /// Requests per second admitted per authenticated client on the token, introspection
+    /// and revocation endpoints; past it, 429 with Retry-After. 0 (the default): no limit,
+    /// since one storefront back end may send tens of thousands a second.
+    #[arg(
+        long,
+        env = "TESSERA_REQUESTS_PER_SECOND_PER_CLIENT",
+        default_value_t = 0,
+        value_name = "COUNT",
+        help_heading = "Request limits"
+    )]
+    pub requests_per_second_per_client: u32,
+
+    /// Requests one client may send at once past its rate after a quiet spell; 0: as many
+    /// as its requests per second.
+    #[arg(
+        long,
+        env = "TESSERA_REQUEST_BURST_PER_CLIENT",
+        default_value_t = 0,
+        value_name = "COUNT",
+        help_heading = "Request limits"
+    )]
+    pub request_burst_per_client: u32,
+
+    /// Requests per second admitted per peer address on the token, introspection and
+    /// revocation endpoints; past it, 429 with Retry-After. 0 (the default): no limit.
+    #[arg(
+        long,
+        env = "TESSERA_REQUESTS_PER_SECOND_PER_ADDRESS",
+        default_value_t = 0,
+        value_name = "COUNT",
+        help_heading = "Request limits"
+    )]
+    pub requests_per_second_per_address: u32,
+
+    /// Requests one address may send at once past its rate after a quiet spell; 0: as many
+    /// as its requests per second.
+    #[arg(
+        long,
+        env = "TESSERA_REQUEST_BURST_PER_ADDRESS",
+        default_value_t = 0,
+        value_name = "COUNT",
+        help_heading = "Request limits"
+    )]
+    pub request_burst_per_address: u32,
+
     /// How many shopper password verifications (Argon2id, about 20-50 ms of one core each)
     /// run at once; further logins wait their turn.
     #[arg(
@@ -445,6 +518,33 @@ pub struct ServeArgs {
     /// bound address].
     #[arg(long, env = "TESSERA_ISSUER", value_name = "URL")]
     pub issuer: Option<Issuer>,
+}
+
+impl ServeArgs {
+    /// The request-rate limit per client the flags set; `None` when off.
+    pub fn request_rate_per_client(&self) -> Option<RequestRate> {
+        request_rate(
+            self.requests_per_second_per_client,
+            self.request_burst_per_client,
+        )
+    }
+
+    /// The request-rate limit per address the flags set; `None` when off.
+    pub fn request_rate_per_address(&self) -> Option<RequestRate> {
+        request_rate(
+            self.requests_per_second_per_address,
+            self.request_burst_per_address,
+        )
+    }
+}
+
+/// A rate of `per_second` (0: no limit) with bursts of `burst` (0: as many as per second).
+fn request_rate(per_second: u32, burst: u32) -> Option<RequestRate> {
+    let per_second = NonZeroU32::new(per_second)?;
+    Some(RequestRate {
+        per_second,
+        burst: NonZeroU32::new(burst).unwrap_or(per_second),
+    })
 }
 
 /// The environment variable that may hold the admin token when no --admin-token-file is
@@ -870,6 +970,46 @@ mod tests {
         ] {
             assert!(Cli::try_parse_from(["tessera", "serve", flag, "0"]).is_err());
         }
+        Ok(())
+    }
+
+    #[test]
+    fn client_auth_limits_are_on_and_rate_limits_off_by_default() -> Result<(), clap::Error> {
+        let cli = Cli::try_parse_from(["tessera", "serve"])?;
+        let Command::Serve(args) = cli.command else {
+            panic!("parsed the wrong command");
+        };
+        assert_eq!(args.client_auth_failures_per_hour_per_client_address, 100);
+        assert_eq!(args.client_auth_failures_per_hour_per_address, 1000);
+        assert_eq!(args.request_rate_per_client(), None);
+        assert_eq!(args.request_rate_per_address(), None);
+        for flag in [
+            "--client-auth-failures-per-hour-per-client-address",
+            "--client-auth-failures-per-hour-per-address",
+        ] {
+            assert!(Cli::try_parse_from(["tessera", "serve", flag, "0"]).is_err());
+        }
+        let cli = Cli::try_parse_from([
+            "tessera",
+            "serve",
+            "--requests-per-second-per-client",
+            "50",
+            "--requests-per-second-per-address",
+            "20",
+            "--request-burst-per-address",
+            "100",
+        ])?;
+        let Command::Serve(args) = cli.command else {
+            panic!("parsed the wrong command");
+        };
+        let rate = |per_second, burst| {
+            Some(RequestRate {
+                per_second: NonZeroU32::new(per_second)?,
+                burst: NonZeroU32::new(burst)?,
+            })
+        };
+        assert_eq!(args.request_rate_per_client(), rate(50, 50));
+        assert_eq!(args.request_rate_per_address(), rate(20, 100));
         Ok(())
     }
 

@@ -64,6 +64,12 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
             login_failures_per_hour_per_username: args.login_failures_per_hour_per_username,
             login_failures_per_hour_per_client_address: args
                 .login_failures_per_hour_per_client_address,
+            client_auth_failures_per_hour_per_client_address: args
+                .client_auth_failures_per_hour_per_client_address,
+            client_auth_failures_per_hour_per_address: args
+                .client_auth_failures_per_hour_per_address,
+            requests_per_client: args.request_rate_per_client(),
+            requests_per_address: args.request_rate_per_address(),
             lookup_cache_entries: args.lookup_cache_entries,
             ..ServiceConfig::new(node_name)
         },

@@ -60,10 +60,8 @@ impl TokenService {
         let username = normalize_username(username);
         let attempt = self
             .login_limits
-            .reserve(&username, &client.id, &context.client_ip, self.clock.now())
-            .map_err(|retry_after_seconds| TokenError::TooManyAttempts {
-                retry_after_seconds,
-            })?;
+            .reserve_login(&username, &client.id, &context.client_ip, self.clock.now())
+            .map_err(|refusal| self.refuse(refusal, &client.id, &context.client_ip))?;
         // A store failure below drops `attempt` unsettled, which counts nothing: no
         // password was found wrong.
         let shopper = self.store.shopper_by_username(&username).await?;

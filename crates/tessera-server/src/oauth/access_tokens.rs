@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::bearer::bearer_request;
+use crate::extract::peer::PeerAddress;
 use crate::openapi::{BearerFailures, Flag, IgnoredQuery, NoStore};
 
 /// The session-details methods.
@@ -112,13 +113,14 @@ async fn show(
     uri: Uri,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    PeerAddress(peer): PeerAddress,
 ) -> Result<Json<SessionDetails>, ApiError> {
     let resource = uri.path().to_owned();
     let request = bearer_request(&headers, query.as_deref())
         .map_err(|e| ApiError::Bearer(e, resource.clone()))?;
     let view = state
         .service
-        .session(&request.token, request.client.as_ref())
+        .session(&request.token, request.client.as_ref(), &peer)
         .await
         .map_err(|e| ApiError::Bearer(e, resource))?;
     Ok(Json(view.into()))
@@ -147,13 +149,14 @@ async fn revoke(
     uri: Uri,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    PeerAddress(peer): PeerAddress,
 ) -> Result<Json<SessionDetails>, ApiError> {
     let resource = uri.path().to_owned();
     let request = bearer_request(&headers, query.as_deref())
         .map_err(|e| ApiError::Bearer(e, resource.clone()))?;
     let view = state
         .service
-        .revoke(&request.token, request.client.as_ref())
+        .revoke(&request.token, request.client.as_ref(), &peer)
         .await
         .map_err(|e| ApiError::Bearer(e, resource))?;
     Ok(Json(view.into()))

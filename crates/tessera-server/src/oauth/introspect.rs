@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::peer::PeerAddress;
 use crate::extract::token_param::token_param;
 use crate::oauth::token::FORM_BODY_LIMIT;
 use crate::openapi::{IgnoredQuery, NoStore, TokenManagementFailures, TokenParamForm};
@@ -123,6 +124,7 @@ async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    PeerAddress(peer): PeerAddress,
     body: Body,
 ) -> Result<Json<IntrospectionBody>, ApiError> {
     let body = axum::body::to_bytes(body, FORM_BODY_LIMIT)
@@ -132,7 +134,7 @@ async fn introspect(
         token_param(&headers, query.as_deref(), &body).map_err(ApiError::Introspection)?;
     let answer = state
         .service
-        .introspect(request.credentials.as_ref(), request.token.as_ref())
+        .introspect(request.credentials.as_ref(), request.token.as_ref(), &peer)
         .await
         .map_err(ApiError::Introspection)?;
     Ok(Json(answer.into()))

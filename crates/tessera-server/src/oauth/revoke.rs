@@ -9,6 +9,7 @@ use axum::routing::{MethodRouter, post};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::peer::PeerAddress;
 use crate::extract::token_param::token_param;
 use crate::oauth::token::FORM_BODY_LIMIT;
 use crate::openapi::{IgnoredQuery, NoStore, TokenManagementFailures, TokenParamForm};
@@ -42,6 +43,7 @@ async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    PeerAddress(peer): PeerAddress,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
     let body = axum::body::to_bytes(body, FORM_BODY_LIMIT)
@@ -50,7 +52,7 @@ async fn revoke(
     let request = token_param(&headers, query.as_deref(), &body).map_err(ApiError::Revocation)?;
     state
         .service
-        .revoke_token(request.credentials.as_ref(), request.token.as_ref())
+        .revoke_token(request.credentials.as_ref(), request.token.as_ref(), &peer)
         .await
         .map_err(ApiError::Revocation)?;
     Ok(StatusCode::OK)

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::client_auth::{Authorization, AuthorizationError, authorization};
+use crate::extract::peer::PeerAddress;
 use crate::openapi::{ClientFailures, NoStore};
 
 /// The session-token endpoint's methods.
@@ -48,6 +49,7 @@ struct SessionTokenBody {
 async fn mint(
     State(state): State<AppState>,
     headers: HeaderMap,
+    PeerAddress(peer): PeerAddress,
 ) -> Result<Json<SessionTokenBody>, ApiError> {
     let credentials = match authorization(&headers) {
         Ok(Authorization::Basic(credentials)) => credentials,
@@ -58,7 +60,10 @@ async fn mint(
             return Err(TokenError::InvalidClient.into());
         }
     };
-    let client = state.service.authenticate_client(&credentials).await?;
+    let client = state
+        .service
+        .authenticate_client(&credentials, &peer)
+        .await?;
     let value = state.service.mint_session_token(&client).await?;
     Ok(Json(SessionTokenBody {
         session_token: value.expose().to_owned(),

@@ -151,6 +151,21 @@ pub async fn spawn_app_with_server_config(server: ServerConfig) -> TestApp {
     }
 }
 
+/// An app whose token service runs with `config` and whose public router with `server`.
+pub async fn spawn_app_with_configs(config: ServiceConfig, server: ServerConfig) -> TestApp {
+    match try_spawn(
+        StoreOptions::default(),
+        config,
+        server,
+        HttpLimits::default(),
+    )
+    .await
+    {
+        Ok(app) => app,
+        Err(error) => panic!("test app did not start: {error}"),
+    }
+}
+
 /// An app whose public listener enforces `limits` (RELIABILITY P15).
 pub async fn spawn_app_with_http_limits(limits: HttpLimits) -> TestApp {
     match try_spawn(

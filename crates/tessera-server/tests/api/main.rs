@@ -18,6 +18,7 @@ mod model;
 mod openapi;
 mod refresh;
 mod refresh_concurrency;
+mod request_limits;
 mod revocation;
 mod revocation_rfc7009;
 mod rfc_errors;
