@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tessera_core::Store;
 
+mod bulk_import;
 mod metered;
 pub mod postgres;
 mod row_decoders;

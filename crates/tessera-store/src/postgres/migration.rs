@@ -15,6 +15,8 @@ use super::error::store_error;
 use super::rows::{self, Columns};
 use super::{PostgresStore, bind_hash, retrying, sql};
 
+crate::bulk_import::bulk_import!(sqlx::Postgres, sqlx::PgConnection);
+
 /// Where an export of `kind` starts: after `after`, or before every key.
 fn text_after(after: Option<&MigrationKey>) -> &str {
     match after {
@@ -242,43 +244,10 @@ impl MigrationStore for PostgresStore {
                         }
                     }
                     MigrationBatch::Sessions(rows) => {
-                        for session in rows {
-                            written += sqlx::query(sql::IMPORT_SESSION)
-                                .bind(&session.id)
-                                .bind(&session.client_id)
-                                .bind(&session.user_id)
-                                .bind(&session.external_reference_id)
-                                .bind(session.authenticated)
-                                .bind(&session.locale)
-                                .bind(&session.currency)
-                                .bind(&session.cart_id)
-                                .bind(&session.client_ip)
-                                .bind(&session.session_tag)
-                                .bind(session.created_at.millis())
-                                .bind(session.last_accessed.millis())
-                                .bind(session.expires_at.millis())
-                                .bind(bind_hash(&session.newest_access))
-                                .bind(session.revoked_at.map(Timestamp::millis))
-                                .execute(&mut *tx)
-                                .await?
-                                .rows_affected();
-                        }
+                        written += insert_sessions(&mut tx, rows).await?;
                     }
                     MigrationBatch::Tokens(rows) => {
-                        for token in rows {
-                            written += sqlx::query(sql::IMPORT_TOKEN)
-                                .bind(bind_hash(&token.hash))
-                                .bind(token.kind.as_str())
-                                .bind(&token.session_id)
-                                .bind(&token.client_id)
-                                .bind(token.issued_at.millis())
-                                .bind(token.expires_at.millis())
-                                .bind(token.revoked_at.map(Timestamp::millis))
-                                .bind(token.consumed_at.map(Timestamp::millis))
-                                .execute(&mut *tx)
-                                .await?
-                                .rows_affected();
-                        }
+                        written += insert_tokens(&mut tx, rows).await?;
                     }
                     MigrationBatch::SessionTokens(rows) => {
                         for record in rows {

@@ -354,15 +354,17 @@ pub(crate) const IMPORT_SHOPPER_WATERMARK: &str = "INSERT INTO shopper_watermark
 pub(crate) const IMPORT_PENDING_TIDY_UP: &str = "INSERT INTO pending_tidy_ups \
      (owner_kind, owner_id, sessions_revoked_before) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 
-pub(crate) const IMPORT_SESSION: &str = "INSERT INTO sessions (id, client_id, user_id, \
+/// The head of a multi-row session import; `bulk_import` adds the rows' `VALUES`.
+pub(crate) const IMPORT_SESSIONS_INTO: &str = "INSERT INTO sessions (id, client_id, user_id, \
      external_reference_id, authenticated, locale, currency, cart_id, client_ip, session_tag, \
-     created_at, last_accessed, expires_at, newest_access, revoked_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-     ON CONFLICT DO NOTHING";
+     created_at, last_accessed, expires_at, newest_access, revoked_at) ";
 
-pub(crate) const IMPORT_TOKEN: &str = "INSERT INTO tokens (hash, kind, session_id, client_id, \
-     issued_at, expires_at, revoked_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-     ON CONFLICT DO NOTHING";
+/// The head of a multi-row token import; `bulk_import` adds the rows' `VALUES`.
+pub(crate) const IMPORT_TOKENS_INTO: &str = "INSERT INTO tokens (hash, kind, session_id, \
+     client_id, issued_at, expires_at, revoked_at, consumed_at) ";
+
+/// The tail of a multi-row import: rows already there are left as they are.
+pub(crate) const IMPORT_ON_CONFLICT: &str = " ON CONFLICT DO NOTHING";
 
 pub(crate) const IMPORT_SESSION_TOKEN: &str = "INSERT INTO session_tokens (hash, client_id, \
      session_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
