@@ -184,6 +184,40 @@ async fn writes_survive_closing_and_reopening_the_file() -> TestResult {
     Ok(())
 }
 
+/// Checkpoints run beside the writer, not inside its commits: the writes of a store that
+/// stays open still reach the database file itself, not only the WAL, well before the
+/// WAL's 1,000-frame mark at which SQLite would checkpoint inside a commit.
+#[tokio::test]
+async fn writes_reach_the_database_file_while_the_store_stays_open() -> TestResult {
+    let dir = TempDir::new()?;
+    let path = dir.path().join("tessera.db");
+    let store = open_at(&path, &StoreOptions::default()).await?;
+    let keys = keys()?;
+    let client = new_client()?;
+    store.insert_client(&client).await?;
+    let before = std::fs::metadata(&path)?.len();
+    for _ in 0..40 {
+        let access = keys.mint(TokenKind::Access)?.hash;
+        let refresh = keys.mint(TokenKind::Refresh)?.hash;
+        let (session, tokens) = session(&client, access, refresh)?;
+        store.insert_session(&session, &tokens).await?;
+    }
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let wal_frames = (std::fs::metadata(&wal)?.len().saturating_sub(32)) / (4096 + 24);
+    assert!(wal_frames < 1000, "the WAL holds {wal_frames} frames");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&path)?.len() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint copied the writes into the database file"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    store.close().await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn the_file_is_in_wal_mode_with_the_schema_applied() -> TestResult {
     let dir = TempDir::new()?;

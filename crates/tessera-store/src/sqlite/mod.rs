@@ -1,4 +1,5 @@
-//! The SQLite store: one file, one writer connection, a few read-only connections.
+//! The SQLite store: one file, one writer connection, a few read-only connections, and one
+//! connection that checkpoints the WAL beside the writer (`checkpoint.rs`).
 //!
 //! Durability settings follow RELIABILITY.md: WAL journal, `synchronous=NORMAL` with a
 //! batched `fdatasync` of the WAL that every write waits for before it is acknowledged
@@ -10,6 +11,7 @@
 //! hear of bump the counter in `<database>-changes` (`changes.rs`).
 
 mod changes;
+mod checkpoint;
 mod error;
 mod migration;
 mod rows;
@@ -34,10 +36,14 @@ use tessera_core::token::TokenHash;
 use tessera_core::{StoreError, Timestamp};
 
 use self::changes::ChangeFile;
+use self::checkpoint::Checkpoints;
 use self::error::store_error;
 use self::rows::Columns;
 use self::writer::{Notify, Writer};
 use crate::{OpenError, StoreOptions};
+
+/// Bytes a WAL file is truncated to when SQLite starts it again.
+const JOURNAL_SIZE_LIMIT: u64 = 32 * 1024 * 1024;
 
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -73,6 +79,12 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal);
+        // Checkpoints run beside the writer, not inside its commits (`checkpoint.rs`); a WAL
+        // that grew during a burst is cut back to this size when it starts again.
+        let checkpoint_options = write_options.clone();
+        let write_options = write_options
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string());
         let write = pool_options(1, options)
             .min_connections(1)
             .connect_with(write_options)
@@ -100,7 +112,17 @@ impl SqliteStore {
                 None
             }
         };
-        let write = Writer::new(write, path, changes.clone());
+        let checkpoints = match pool_options(1, options)
+            .connect_with(checkpoint_options)
+            .await
+        {
+            Ok(connection) => Checkpoints::start(connection, write.clone()),
+            Err(error) => {
+                write.close().await;
+                return Err(open_error(path, error));
+            }
+        };
+        let write = Writer::new(write, path, changes.clone(), checkpoints);
         // The migrations (and the WAL file just created) reach the disk before anything
         // is served from them.
         if let Err(error) = write.sync().await {

@@ -151,6 +151,10 @@ pub(crate) const FOREIGN_KEYS: &str = "PRAGMA foreign_keys";
 
 pub(crate) const PING: &str = "SELECT 1";
 
+/// Copies what it can of the WAL into the database file without waiting for any lock
+/// (`checkpoint.rs`); answers (busy, frames in the WAL, frames copied).
+pub(crate) const WAL_CHECKPOINT_PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+
 pub(crate) const INSERT_SESSION_TOKEN: &str = "INSERT INTO session_tokens (hash, client_id, \
      session_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 

@@ -25,6 +25,7 @@ use tessera_core::StoreError;
 use tokio::sync::oneshot;
 
 use super::changes::ChangeFile;
+use super::checkpoint::Checkpoints;
 use super::error::store_error;
 use super::sql;
 
@@ -47,14 +48,21 @@ pub(super) struct Writer {
     pool: SqlitePool,
     barrier: Arc<SyncBarrier>,
     changes: Option<Arc<ChangeFile>>,
+    checkpoints: Arc<Checkpoints>,
 }
 
 impl Writer {
-    pub(super) fn new(pool: SqlitePool, database: &Path, changes: Option<Arc<ChangeFile>>) -> Self {
+    pub(super) fn new(
+        pool: SqlitePool,
+        database: &Path,
+        changes: Option<Arc<ChangeFile>>,
+        checkpoints: Checkpoints,
+    ) -> Self {
         Self {
             pool,
             barrier: Arc::new(SyncBarrier::new(database)),
             changes,
+            checkpoints: Arc::new(checkpoints),
         }
     }
 
@@ -86,6 +94,7 @@ impl Writer {
     /// about a change; either failing fails the write (it may be lost, or other processes
     /// may keep serving what it changed).
     async fn acknowledge(&self, notify: Notify, changed: bool) -> Result<(), StoreError> {
+        self.checkpoints.written();
         let bumped = async {
             match (&self.changes, notify, changed) {
                 (Some(changes), Notify::OtherProcesses, true) => changes.bump().await,
@@ -106,6 +115,9 @@ impl Writer {
     }
 
     pub(super) async fn close(&self) {
+        // The writer's connection last: when the last connection closes, SQLite
+        // checkpoints the whole WAL and removes it.
+        self.checkpoints.stop().await;
         self.pool.close().await;
     }
 }
