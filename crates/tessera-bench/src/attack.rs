@@ -26,8 +26,11 @@ const BIG_BODY: usize = 1024 * 1024;
 const BIG_HEADER: usize = 64 * 1024;
 /// The body a `slow-body` attacker declares: under the 16 KiB form limit, so it is read.
 const SLOW_BODY: usize = 8 * 1024;
-/// Requests a `slow-read` attacker pipelines without reading an answer.
-const SLOW_READ_REQUESTS: usize = 200;
+/// Requests a `slow-read` attacker pipelines without reading an answer: a large static
+/// file (the Swagger UI bundle, about 1.4 MB), so that the server's writes stall on full
+/// socket buffers rather than on rendering.
+const SLOW_READ_REQUESTS: usize = 4;
+const SLOW_READ_PATH: &str = "/docs/swagger-ui-bundle.js";
 /// Time to an answer or close is recorded in microseconds, up to this bound.
 const BOUND_MICROS: u64 = 600_000_000;
 
@@ -83,7 +86,8 @@ pub struct AttackFigures {
     pub slowloris: KindFigures,
     /// An 8 KiB form body dribbled a byte every 500 ms after a complete head.
     pub slow_body: KindFigures,
-    /// 200 pipelined `GET /openapi.json`, no answer ever read.
+    /// 4 pipelined `GET /docs/swagger-ui-bundle.js` (about 1.4 MB each), no answer ever
+    /// read.
     pub slow_read: KindFigures,
     /// `POST /oauth20/token` declaring and sending 1 MiB.
     pub big_body: KindFigures,
@@ -244,7 +248,7 @@ async fn attempt(mut stream: TcpStream, kind: Kind) -> Ending {
             dribble(stream).await
         }
         Kind::SlowRead => {
-            let request = "GET /openapi.json HTTP/1.1\r\nHost: bench\r\n\r\n";
+            let request = format!("GET {SLOW_READ_PATH} HTTP/1.1\r\nHost: bench\r\n\r\n");
             let pipelined = request.repeat(SLOW_READ_REQUESTS);
             // The writes stop making progress once both sides' buffers are full; the
             // attempt then waits, never reading, until the server gives up or the window

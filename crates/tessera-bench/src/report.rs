@@ -97,7 +97,7 @@ impl ReliabilityFigures {
     /// The lines printed under the table.
     fn lines(&self, scenario: ScenarioKind) -> Vec<String> {
         let mut lines = vec![format!(
-            "{}: lookups at {}/s: p99 alone {:.2} ms, under attack {:.2}× that;              legitimate success {:.3}%; server RSS before {} MiB",
+            "{}: lookups at {}/s: p99 alone {:.2} ms, under attack {:.2}× that; legitimate success {:.3}%; server RSS before {} MiB",
             scenario.name(),
             self.paced_rate,
             self.baseline_p99_ms,
@@ -108,7 +108,7 @@ impl ReliabilityFigures {
         if let (Some(connections), Some(logins)) = (self.flood_connections, self.flood_logins_per_s)
         {
             lines.push(format!(
-                "{}: {connections} connections flooding the password grant: {logins:.0} logins/s,                  {} without their 200",
+                "{}: {connections} connections flooding the password grant: {logins:.0} logins/s, {} without their 200",
                 scenario.name(),
                 self.flood_errors.unwrap_or(0)
             ));
@@ -135,7 +135,7 @@ fn kind_text(kind: &KindFigures) -> String {
         .map(|(status, count)| format!("{count}× {status}"))
         .collect();
     format!(
-        "{} connections; ended {} ({}{} closed without answer) after p50 {} ms, max {} ms;          open at the end {}; refused connects {}",
+        "{} connections; ended {} ({}{} closed without answer) after p50 {} ms, max {} ms; open at the end {}; refused connects {}",
         kind.connections,
         kind.ended,
         if statuses.is_empty() {
