@@ -94,11 +94,20 @@ pub enum ScenarioKind {
     Login,
     /// Per virtual user: 80% session lookups, 10% issue, 5% refresh, 5% revoke.
     Mixed,
+    /// RELIABILITY P14: paced session lookups alone, then again while --flood-connections
+    /// flood the password grant; the two p99s and their ratio. Runs only when named.
+    #[serde(rename = "password-flood")]
+    PasswordFlood,
+    /// RELIABILITY P15: paced session lookups alone, then again while --slow-connections
+    /// hold slowloris heads, slow bodies, slow reads, 1 MiB bodies and 64 KiB headers;
+    /// legitimate success, time to 413/431 and peak RSS. Runs only when named.
+    #[serde(rename = "slow-clients")]
+    SlowClients,
 }
 
 impl ScenarioKind {
     /// Every scenario, in the order they run.
-    pub const ALL: [ScenarioKind; 8] = [
+    pub const ALL: [ScenarioKind; 10] = [
         ScenarioKind::Ceiling,
         ScenarioKind::Session,
         ScenarioKind::Introspect,
@@ -107,7 +116,18 @@ impl ScenarioKind {
         ScenarioKind::Refresh,
         ScenarioKind::Login,
         ScenarioKind::Mixed,
+        ScenarioKind::PasswordFlood,
+        ScenarioKind::SlowClients,
     ];
+
+    /// The reliability scenarios (RELIABILITY P14, P15): they measure latency under
+    /// attack rather than throughput, take two phases each, and run only when named.
+    pub fn is_reliability(self) -> bool {
+        matches!(
+            self,
+            ScenarioKind::PasswordFlood | ScenarioKind::SlowClients
+        )
+    }
 
     /// The name on the command line and in the results.
     pub fn name(self) -> &'static str {
@@ -120,6 +140,8 @@ impl ScenarioKind {
             ScenarioKind::Refresh => "refresh",
             ScenarioKind::Login => "login",
             ScenarioKind::Mixed => "mixed",
+            ScenarioKind::PasswordFlood => "password-flood",
+            ScenarioKind::SlowClients => "slow-clients",
         }
     }
 }
@@ -127,8 +149,9 @@ impl ScenarioKind {
 /// Everything that shapes a benchmark run.
 #[derive(Clone, Debug, Args)]
 pub struct RunArgs {
-    /// A scenario to run; repeat for several. Default: all of them. The ceiling is always
-    /// measured first.
+    /// A scenario to run; repeat for several. Default: all of them but the reliability
+    /// ones (`password-flood`, `slow-clients`), which run only when named. The ceiling is
+    /// always measured first.
     #[arg(long = "scenario", value_enum, value_name = "NAME")]
     pub scenarios: Vec<ScenarioKind>,
 
@@ -139,6 +162,22 @@ pub struct RunArgs {
     /// Connections for the `login` scenario, whose every request costs an Argon2id hash.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub login_connections: u32,
+
+    /// `password-flood`: connections that flood the password grant (each request costs an
+    /// Argon2id hash) while the lookups are measured.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub flood_connections: u32,
+
+    /// `slow-clients`: attacking connections, split between slowloris heads (40%), slow
+    /// bodies (20%), slow reads (20%), 1 MiB bodies (10%) and 64 KiB headers (10%).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(5..=10_000))]
+    pub slow_connections: u32,
+
+    /// `password-flood` and `slow-clients`: the fixed rate of the measured session lookups,
+    /// in requests/s over all --connections (paced, so their latency is not queueing
+    /// behind a saturated server).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub paced_rate: u32,
 
     /// Seconds each scenario is measured, after the warm-up.
     #[arg(long, default_value = "10", value_parser = parse_seconds, value_name = "SECONDS")]
@@ -200,7 +239,7 @@ impl RunArgs {
             .into_iter()
             .filter(|kind| {
                 *kind == ScenarioKind::Ceiling
-                    || self.scenarios.is_empty()
+                    || (self.scenarios.is_empty() && !kind.is_reliability())
                     || self.scenarios.contains(kind)
             })
             .collect()

@@ -36,7 +36,8 @@ impl Window {
         }
     }
 
-    fn contains(&self, instant: Instant) -> bool {
+    /// Whether `instant` falls inside the measured part.
+    pub fn contains(&self, instant: Instant) -> bool {
         instant >= self.measure_from && instant <= self.until
     }
 }

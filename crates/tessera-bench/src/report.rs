@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::attack::{AttackFigures, KindFigures};
 use crate::cli::{ScenarioKind, StoreKind};
 
 /// One scenario's figures.
@@ -52,12 +53,109 @@ pub struct ScenarioResult {
     pub p99_target: Option<f64>,
     /// Whether `p99_vs_ceiling` stays within `p99_target`.
     pub p99_met: Option<bool>,
+    /// The reliability scenarios' own figures (`password-flood`, `slow-clients`).
+    pub reliability: Option<ReliabilityFigures>,
+}
+
+/// What `password-flood` and `slow-clients` measure besides their lookups' row: those
+/// lookups alone first (the baseline), then under attack (the row).
+#[derive(Clone, Debug, Serialize)]
+pub struct ReliabilityFigures {
+    /// The fixed rate of the measured lookups, requests/s.
+    pub paced_rate: u32,
+    /// Their p99 alone, ms.
+    pub baseline_p99_ms: f64,
+    /// Their p99 under attack over `baseline_p99_ms`.
+    pub p99_vs_baseline: f64,
+    /// Lookups answered as expected under attack, % of all that ended in the window.
+    pub legitimate_success_pct: f64,
+    /// The server's resident memory just before the attack, MiB.
+    pub rss_before_mib: Option<f64>,
+    /// `password-flood`: connections flooding the password grant.
+    pub flood_connections: Option<u32>,
+    /// `password-flood`: logins answered 200 per second during the flood.
+    pub flood_logins_per_s: Option<f64>,
+    /// `password-flood`: flood requests without their 200 (429, 503, errors).
+    pub flood_errors: Option<u64>,
+    /// `slow-clients`: attacking connections.
+    pub slow_connections: Option<u32>,
+    /// `slow-clients`: how each kind of attack ended.
+    pub attack: Option<AttackFigures>,
+    /// The target of RELIABILITY.md: p99 at most 2× the baseline (P14), or at least 99%
+    /// legitimate success (P15).
+    pub target: String,
+    /// Whether it is met.
+    pub met: bool,
+}
+
+/// P14: the lookups' p99 under a login flood is at most this multiple of their p99 alone.
+pub const FLOOD_P99_TARGET: f64 = 2.0;
+/// P15: at least this share of legitimate requests succeeds under slow and oversized ones.
+pub const LEGITIMATE_SUCCESS_TARGET_PCT: f64 = 99.0;
+
+impl ReliabilityFigures {
+    /// The lines printed under the table.
+    fn lines(&self, scenario: ScenarioKind) -> Vec<String> {
+        let mut lines = vec![format!(
+            "{}: lookups at {}/s: p99 alone {:.2} ms, under attack {:.2}× that; legitimate success {:.3}%; server RSS before {} MiB",
+            scenario.name(),
+            self.paced_rate,
+            self.baseline_p99_ms,
+            self.p99_vs_baseline,
+            self.legitimate_success_pct,
+            optional(self.rss_before_mib, 1),
+        )];
+        if let (Some(connections), Some(logins)) = (self.flood_connections, self.flood_logins_per_s)
+        {
+            lines.push(format!(
+                "{}: {connections} connections flooding the password grant: {logins:.0} logins/s, {} without their 200",
+                scenario.name(),
+                self.flood_errors.unwrap_or(0)
+            ));
+        }
+        if let Some(attack) = &self.attack {
+            for (label, kind) in [
+                ("slowloris head", &attack.slowloris),
+                ("slow body", &attack.slow_body),
+                ("slow read", &attack.slow_read),
+                ("1 MiB body", &attack.big_body),
+                ("64 KiB header", &attack.big_header),
+            ] {
+                lines.push(format!("{}: {label}: {}", scenario.name(), kind_text(kind)));
+            }
+        }
+        lines
+    }
+}
+
+fn kind_text(kind: &KindFigures) -> String {
+    let statuses: Vec<String> = kind
+        .statuses
+        .iter()
+        .map(|(status, count)| format!("{count}× {status}"))
+        .collect();
+    format!(
+        "{} connections; ended {} ({}{} closed without answer) after p50 {} ms, max {} ms; open at the end {}; refused connects {}",
+        kind.connections,
+        kind.ended,
+        if statuses.is_empty() {
+            String::new()
+        } else {
+            format!("{}, ", statuses.join(", "))
+        },
+        kind.closed_without_answer,
+        optional(kind.end_p50_ms, 1),
+        optional(kind.end_max_ms, 1),
+        kind.open_at_end,
+        kind.connect_errors,
+    )
 }
 
 impl ScenarioResult {
     /// Fills in ratio, target and verdicts against the ceiling measured in the same run.
     pub fn judge(&mut self, ceiling: &ScenarioResult, store: StoreKind) {
-        if self.scenario == ScenarioKind::Ceiling {
+        // The reliability scenarios send a fixed rate, so a throughput ratio means nothing.
+        if self.scenario == ScenarioKind::Ceiling || self.scenario.is_reliability() {
             return;
         }
         if ceiling.requests_per_s > 0.0 {
@@ -88,7 +186,11 @@ pub fn ratio_target(scenario: ScenarioKind, store: StoreKind) -> Option<f64> {
         ScenarioKind::Session | ScenarioKind::Introspect => (0.75, 0.35),
         ScenarioKind::Issue | ScenarioKind::Revoke => (0.30, 0.20),
         ScenarioKind::Refresh => (0.25, 0.15),
-        ScenarioKind::Ceiling | ScenarioKind::Login | ScenarioKind::Mixed => return None,
+        ScenarioKind::Ceiling
+        | ScenarioKind::Login
+        | ScenarioKind::Mixed
+        | ScenarioKind::PasswordFlood
+        | ScenarioKind::SlowClients => return None,
     };
     Some(match store {
         StoreKind::Sqlite => sqlite,
@@ -202,6 +304,9 @@ fn verdict(met: Option<bool>) -> &'static str {
 }
 
 fn target_text(result: &ScenarioResult) -> String {
+    if let Some(reliability) = &result.reliability {
+        return format!("{}: {}", reliability.target, verdict(Some(reliability.met)));
+    }
     let mut text = match result.target {
         Some(target) => format!("≥ {target:.2}: {}", verdict(result.met)),
         None => "—".to_owned(),
@@ -375,6 +480,20 @@ impl Report {
                 let _ = writeln!(text, "{} error: {sample}", result.scenario.name());
             }
         }
+        text.push_str(&self.reliability_text(""));
+        text
+    }
+
+    /// The reliability scenarios' lines, each after `bullet`.
+    fn reliability_text(&self, bullet: &str) -> String {
+        let mut text = String::new();
+        for result in &self.scenarios {
+            if let Some(reliability) = &result.reliability {
+                for line in reliability.lines(result.scenario) {
+                    let _ = writeln!(text, "{bullet}{line}");
+                }
+            }
+        }
         text
     }
 
@@ -388,6 +507,11 @@ impl Report {
         if !self.scenarios.is_empty() {
             let rows: Vec<_> = self.scenarios.iter().map(scenario_row).collect();
             text.push_str(&markdown_table(&SCENARIO_HEADER, &rows));
+            let reliability = self.reliability_text("- ");
+            if !reliability.is_empty() {
+                text.push('\n');
+                text.push_str(&reliability);
+            }
         }
         if !self.scale.is_empty() {
             text.push_str("\n## Scale\n\n");

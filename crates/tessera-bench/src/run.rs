@@ -11,8 +11,10 @@ use tessera_store::StoreOptions;
 
 use crate::cli::{RunArgs, ScenarioKind, StoreKind};
 use crate::http::{Call, Connection, basic_authorization};
+use crate::load::Stats;
 use crate::load::{Window, drive};
-use crate::procstat::{Sampler, rss_kib};
+use crate::procstat::{ProcessUsage, Sampler, rss_kib};
+use crate::reliability;
 use crate::report::{Machine, Report, ScaleResult, ScenarioResult};
 use crate::scale::{Preloader, create_key_file};
 use crate::scenarios::{Fixtures, Issued, ScenarioUser};
@@ -25,7 +27,7 @@ const LOGIN_PASSWORD: &str = "bench-password-7f3a9c1e5b";
 /// Connections that issue the lookup pool before the run.
 const POOL_CONNECTIONS: usize = 10;
 /// A pause between scenarios, so one's tail does not spill into the next.
-const SETTLE: Duration = Duration::from_millis(500);
+pub(crate) const SETTLE: Duration = Duration::from_millis(500);
 
 /// Runs the benchmark `args` describes and returns its report.
 pub async fn run(args: &RunArgs, command_line: String) -> anyhow::Result<Report> {
@@ -96,7 +98,15 @@ async fn scenarios(
                 ScenarioKind::Login => (&server, args.login_connections),
                 _ => (&server, args.connections),
             };
-            let result = measure(kind, process, connections, &fixtures, args).await?;
+            let result = match kind {
+                ScenarioKind::PasswordFlood => {
+                    reliability::password_flood(&server, &fixtures, args).await?
+                }
+                ScenarioKind::SlowClients => {
+                    reliability::slow_clients(&server, &fixtures, args).await?
+                }
+                _ => measure(kind, process, connections, &fixtures, args).await?,
+            };
             report.scenarios.push(result);
         }
         anyhow::Ok(())
@@ -276,9 +286,26 @@ async fn measure(
     let users = ScenarioUser::crowd(kind, fixtures, connections as usize);
     let stats = drive(process.address, users, window).await?;
     let usage = sampler.finish();
-    let seconds = args.duration.as_secs_f64().max(1e-9);
+    Ok(scenario_result(
+        kind,
+        connections,
+        &stats,
+        usage,
+        args.duration,
+    ))
+}
+
+/// One scenario's row, from what its virtual users saw over `duration`.
+pub(crate) fn scenario_result(
+    kind: ScenarioKind,
+    connections: u32,
+    stats: &Stats,
+    usage: ProcessUsage,
+    duration: Duration,
+) -> ScenarioResult {
+    let seconds = duration.as_secs_f64().max(1e-9);
     let millis = |quantile: f64| stats.latency.value_at_quantile(quantile) as f64 / 1000.0;
-    Ok(ScenarioResult {
+    ScenarioResult {
         scenario: kind,
         connections,
         sessions: None,
@@ -290,7 +317,7 @@ async fn measure(
         p999_ms: millis(0.999),
         non_2xx: stats.non_2xx,
         errors: stats.errors(),
-        error_samples: stats.error_samples,
+        error_samples: stats.error_samples.clone(),
         server_cpu_cores: usage.cpu_cores,
         peak_rss_mib: usage.peak_rss_mib,
         ratio: None,
@@ -299,5 +326,6 @@ async fn measure(
         p99_vs_ceiling: None,
         p99_target: None,
         p99_met: None,
-    })
+        reliability: None,
+    }
 }

@@ -1,6 +1,7 @@
 //! What each scenario's virtual users send, and what they expect back.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use hyper::header::HeaderValue;
 use hyper::{Method, StatusCode};
@@ -63,6 +64,8 @@ pub struct ScenarioUser {
     offset: usize,
     refresh_token: Option<String>,
     issued: Vec<String>,
+    /// For paced users: the interval between two steps, and when the next one is due.
+    pace: Option<(Duration, Instant)>,
 }
 
 impl ScenarioUser {
@@ -77,8 +80,40 @@ impl ScenarioUser {
                 offset: index * tokens / count.max(1),
                 refresh_token: None,
                 issued: Vec::new(),
+                pace: None,
             })
             .collect()
+    }
+
+    /// `count` users of `kind` that together step `rate` times a second, evenly spread
+    /// over time (the reliability scenarios' measured traffic: a fixed load whose latency
+    /// shows interference, not queueing behind a saturated server).
+    pub fn paced(
+        kind: ScenarioKind,
+        fixtures: &Arc<Fixtures>,
+        count: usize,
+        rate: u32,
+    ) -> Vec<Self> {
+        let interval = Duration::from_secs_f64(count.max(1) as f64 / f64::from(rate.max(1)));
+        let start = Instant::now();
+        let mut users = Self::crowd(kind, fixtures, count);
+        for (index, user) in users.iter_mut().enumerate() {
+            let offset = interval.mul_f64(index as f64 / count.max(1) as f64);
+            user.pace = Some((interval, start + offset));
+        }
+        users
+    }
+
+    /// Waits until this paced user's next step is due; after a stall it starts afresh
+    /// rather than catching up in a burst.
+    async fn wait_for_turn(&mut self) {
+        let Some((interval, due)) = self.pace else {
+            return;
+        };
+        tokio::time::sleep_until(due.into()).await;
+        let now = Instant::now();
+        let next = due + interval;
+        self.pace = Some((interval, if next + interval < now { now } else { next }));
     }
 
     fn next_lookup_token(&self) -> &str {
@@ -190,11 +225,14 @@ impl ScenarioUser {
 
 impl Behaviour for ScenarioUser {
     async fn step(&mut self, user: &mut VirtualUser) {
+        self.wait_for_turn().await;
         match self.kind {
             ScenarioKind::Ceiling => {
                 user.call(&Call::get(CEILING_PATH), StatusCode::OK).await;
             }
-            ScenarioKind::Session => self.lookup(user).await,
+            ScenarioKind::Session | ScenarioKind::PasswordFlood | ScenarioKind::SlowClients => {
+                self.lookup(user).await;
+            }
             ScenarioKind::Introspect => self.introspect(user).await,
             ScenarioKind::Issue => {
                 self.issue_half_and_half(user).await;

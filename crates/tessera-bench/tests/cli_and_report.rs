@@ -7,17 +7,22 @@ use std::time::Duration;
 
 use clap::Parser as _;
 use tessera_bench::cli::{Cli, Internal, ScenarioKind, StoreKind};
-use tessera_bench::report::{Machine, Report, ScenarioResult, ratio_target};
+use tessera_bench::report::{Machine, ReliabilityFigures, Report, ScenarioResult, ratio_target};
 
 fn parse(args: &[&str]) -> Cli {
     Cli::try_parse_from(std::iter::once("tessera-bench").chain(args.iter().copied())).unwrap()
 }
 
 #[test]
-fn defaults_run_every_scenario_on_sqlite_for_ten_seconds_at_fifty_connections() {
+fn defaults_run_every_scenario_but_the_reliability_ones_on_sqlite_for_ten_seconds() {
     let cli = parse(&[]);
     assert!(cli.command.is_none());
-    assert_eq!(cli.run.scenarios_to_run(), ScenarioKind::ALL.to_vec());
+    let expected: Vec<_> = ScenarioKind::ALL
+        .into_iter()
+        .filter(|kind| !kind.is_reliability())
+        .collect();
+    assert_eq!(cli.run.scenarios_to_run(), expected);
+    assert!(!expected.contains(&ScenarioKind::PasswordFlood));
     assert_eq!(cli.run.connections, 50);
     assert_eq!(cli.run.duration, Duration::from_secs(10));
     assert_eq!(cli.run.warmup, Duration::from_secs(2));
@@ -90,6 +95,7 @@ fn result(scenario: ScenarioKind, requests_per_s: f64, p99_ms: f64) -> ScenarioR
         p99_vs_ceiling: None,
         p99_target: None,
         p99_met: None,
+        reliability: None,
     }
 }
 
@@ -137,4 +143,78 @@ fn results_are_judged_against_the_ceiling_and_written_as_json_and_markdown() -> 
     assert!(text.contains("NOT met"), "{text}");
     assert!(report.to_text().contains("baseline"));
     Ok(())
+}
+
+#[test]
+fn the_reliability_scenarios_run_only_when_named_and_report_their_own_figures() {
+    let cli = parse(&[
+        "--scenario",
+        "slow-clients",
+        "--scenario",
+        "password-flood",
+        "--flood-connections",
+        "16",
+        "--slow-connections",
+        "200",
+        "--paced-rate",
+        "500",
+    ]);
+    assert_eq!(
+        cli.run.scenarios_to_run(),
+        vec![
+            ScenarioKind::Ceiling,
+            ScenarioKind::PasswordFlood,
+            ScenarioKind::SlowClients
+        ]
+    );
+    assert_eq!(
+        (
+            cli.run.flood_connections,
+            cli.run.slow_connections,
+            cli.run.paced_rate
+        ),
+        (16, 200, 500)
+    );
+    assert!(
+        Cli::try_parse_from(["tessera-bench", "--slow-connections", "2"]).is_err(),
+        "fewer attackers than kinds of attack"
+    );
+
+    let ceiling = result(ScenarioKind::Ceiling, 50_000.0, 2.0);
+    let mut flood = result(ScenarioKind::PasswordFlood, 500.0, 6.0);
+    flood.judge(&ceiling, StoreKind::Sqlite);
+    assert_eq!(
+        flood.ratio, None,
+        "a paced scenario has no throughput ratio"
+    );
+    flood.reliability = Some(ReliabilityFigures {
+        paced_rate: 500,
+        baseline_p99_ms: 2.0,
+        p99_vs_baseline: 3.0,
+        legitimate_success_pct: 100.0,
+        rss_before_mib: Some(30.0),
+        flood_connections: Some(16),
+        flood_logins_per_s: Some(45.0),
+        flood_errors: Some(0),
+        slow_connections: None,
+        attack: None,
+        target: "p99 ≤ 2× alone (3.00×)".to_owned(),
+        met: false,
+    });
+    let report = Report {
+        label: String::new(),
+        started_at: "2026-01-01T00:00:00Z".to_owned(),
+        command_line: "tessera-bench --scenario password-flood".to_owned(),
+        store: StoreKind::Sqlite,
+        machine: Machine::read(),
+        connections: 50,
+        warmup_s: 2.0,
+        duration_s: 10.0,
+        scenarios: vec![ceiling, flood],
+        scale: Vec::new(),
+    };
+    let text = report.to_text();
+    assert!(text.contains("p99 ≤ 2× alone (3.00×): NOT met"), "{text}");
+    assert!(text.contains("45 logins/s"), "{text}");
+    assert!(report.to_markdown().contains("- password-flood: "));
 }

@@ -393,11 +393,39 @@ fn dr_body(
             error: [DrError {
                 code,
                 description,
-                relation: resource.to_owned(),
+                relation: relation(resource),
             }],
         },
     };
     (status, Json(body)).into_response()
+}
+
+/// What credentials start with: access and refresh tokens, client secrets.
+const CREDENTIAL_PREFIXES: [&str; 3] = ["tsa_", "tsr_", "tcs_"];
+
+/// The path as `relation`, with every segment that holds a token or a client secret
+/// replaced: a client that put one in the path (a 404, a 413 or a 503 can answer any path)
+/// must not get it back in an error body (RELIABILITY P4).
+fn relation(path: &str) -> String {
+    if !CREDENTIAL_PREFIXES
+        .iter()
+        .any(|prefix| path.contains(prefix))
+    {
+        return path.to_owned();
+    }
+    path.split('/')
+        .map(|segment| {
+            if CREDENTIAL_PREFIXES
+                .iter()
+                .any(|prefix| segment.contains(prefix))
+            {
+                "{redacted}"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn with_retry_after(mut response: Response) -> Response {

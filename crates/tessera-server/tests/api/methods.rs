@@ -47,6 +47,34 @@ async fn unknown_paths_are_404_in_the_error_shape() {
 }
 
 #[tokio::test]
+async fn a_token_or_secret_in_an_unknown_path_is_not_echoed_in_the_404() {
+    let app = spawn_app().await;
+    let (access, refresh) = app.anonymous_tokens().await;
+    for path in [
+        format!("/oauth20/access-tokens/{access}"),
+        format!("/oauth20/revoke/token={refresh}/x"),
+        "/v1/tcs_not-a-real-secret".to_owned(),
+    ] {
+        let answer = app.request(app.http.get(app.url(&path))).await;
+        assert_eq!(answer.status, 404, "{path}");
+        let relation = answer.body["errors"]["error"][0]["relation"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(relation.contains("{redacted}"), "{relation}");
+        for secret in [access.as_str(), refresh.as_str(), "tcs_not-a-real-secret"] {
+            assert!(!answer.text.contains(secret), "{}", answer.text);
+        }
+    }
+    // Other paths are echoed as they are.
+    let answer = app.request(app.http.get(app.url("/oauth20/nothing"))).await;
+    assert_eq!(
+        answer.body["errors"]["error"][0]["relation"],
+        "/oauth20/nothing"
+    );
+}
+
+#[tokio::test]
 async fn health_and_readiness_answer_when_the_store_does() {
     let app = spawn_app().await;
     let health = app.request(app.http.get(app.url("/healthz"))).await;
