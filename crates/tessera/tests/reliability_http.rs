@@ -1334,6 +1334,10 @@ async fn p13_unknown_and_wrong_credentials_get_one_answer_and_their_timings_are_
             "1000000",
             "--login-failures-per-hour-per-client-address",
             "1000000",
+            "--client-auth-failures-per-hour-per-client-address",
+            "1000000",
+            "--client-auth-failures-per-hour-per-address",
+            "1000000",
         ],
     )
     .await?;
