@@ -252,15 +252,11 @@ impl ClientStore for CachingStore {
             .await
     }
     async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        if let Some(remembered) = self.cached_client(id) {
+            return Ok(remembered);
+        }
         if id.len() > MAX_CACHED_CLIENT_ID_LEN {
             return self.inner.client(id).await;
-        }
-        self.check_foreign();
-        if let Some(entry) = self.clients.get(id)
-            && entry.confirmed.load(Ordering::SeqCst)
-        {
-            metrics::counter!(CLIENT_REQUESTS_METRIC, "result" => "hit").increment(1);
-            return Ok(entry.client.clone());
         }
         metrics::counter!(CLIENT_REQUESTS_METRIC, "result" => "miss").increment(1);
         let epoch_before_read = self.epoch.load(Ordering::SeqCst);
@@ -274,6 +270,22 @@ impl ClientStore for CachingStore {
             self.clients.invalidate(id);
         }
         Ok(found)
+    }
+    fn cached_client(&self, id: &str) -> Option<Option<ClientRecord>> {
+        if id.len() > MAX_CACHED_CLIENT_ID_LEN {
+            return None;
+        }
+        self.check_foreign();
+        let entry = self.clients.get(id)?;
+        if !entry.confirmed.load(Ordering::SeqCst) {
+            return None;
+        }
+        metrics::counter!(CLIENT_REQUESTS_METRIC, "result" => "hit").increment(1);
+        Some(entry.client.clone())
+    }
+    async fn fresh_client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.clients.invalidate(id);
+        self.client(id).await
     }
     async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         self.inner.clients().await

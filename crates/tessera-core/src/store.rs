@@ -21,6 +21,17 @@ pub trait ClientStore: Send + Sync {
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
     /// One client by API key.
     async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError>;
+    /// What a cache in front of the store remembers of a client, without reading the
+    /// store: `None` when there is no cache or it holds nothing confirmed for `id`, and
+    /// `Some(None)` when it remembers that there is no such client.
+    fn cached_client(&self, _id: &str) -> Option<Option<ClientRecord>> {
+        None
+    }
+    /// One client read from the store itself, replacing what a cache in front of it
+    /// remembers; without a cache, the same as [`ClientStore::client`].
+    async fn fresh_client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.client(id).await
+    }
     /// Every client, oldest first.
     async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
     /// Replaces a client's secret; `false` if there is no such client.

@@ -64,6 +64,8 @@ pub struct TestApp {
     pub lookups: Arc<AtomicUsize>,
     /// `lastAccessed` writes that reached the real store.
     pub touches: Arc<AtomicUsize>,
+    /// Client reads that reached the real store (a cache hit does not count).
+    pub client_reads: Arc<AtomicUsize>,
     /// Writes made by another process, as the SQLite store's change signal reports them:
     /// a test that writes through a second store on the same file adds one.
     pub foreign_writes: Arc<AtomicU64>,
@@ -218,12 +220,14 @@ async fn try_spawn(
     };
     let lookup_gate = Arc::new(tokio::sync::RwLock::new(()));
     let touches = Arc::new(AtomicUsize::new(0));
+    let client_reads = Arc::new(AtomicUsize::new(0));
     let store: Arc<dyn Store> = Arc::new(CountingStore {
         inner: real,
         lookups: Arc::clone(&lookups),
         signal,
         lookup_gate: Arc::clone(&lookup_gate),
         touches: Arc::clone(&touches),
+        client_reads: Arc::clone(&client_reads),
     });
     let clock = ManualClock::new(START);
     let keys = TokenKeys::parse(TokenKeys::generate_file()?.expose())?;
@@ -285,6 +289,7 @@ async fn try_spawn(
         store,
         lookups,
         touches,
+        client_reads,
         foreign_writes,
         lookup_gate,
         admin,
@@ -476,6 +481,7 @@ struct CountingStore {
     signal: Option<Arc<dyn ChangeSignal>>,
     lookup_gate: Arc<tokio::sync::RwLock<()>>,
     touches: Arc<AtomicUsize>,
+    client_reads: Arc<AtomicUsize>,
 }
 
 /// The SQLite store's own change signal (when it has one), plus the writes a test counts
@@ -498,6 +504,7 @@ impl ClientStore for CountingStore {
         self.inner.insert_client(client).await
     }
     async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.client_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.client(id).await
     }
     async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {

@@ -468,3 +468,65 @@ async fn client_changes_here_and_elsewhere_are_seen_by_the_next_authentication()
     other_store.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn every_failed_client_authentication_reads_the_store_once_known_client_or_not() {
+    let app = spawn_app().await;
+    if !caches_lookups(&app) {
+        return;
+    }
+    let anonymous = "grant_type=password";
+    let reads = || app.client_reads.load(Ordering::SeqCst);
+    let client = app.client_with(&[Grant::Anonymous]).await;
+    assert_eq!(
+        app.token_with(Some(&client.basic()), anonymous)
+            .await
+            .status,
+        200
+    );
+    let before = reads();
+    assert_eq!(
+        app.token_with(Some(&client.basic()), anonymous)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        reads(),
+        before,
+        "a right secret is checked against the cache"
+    );
+
+    // A wrong secret for a cached client costs the store read an unknown id costs, so
+    // the two take alike (RELIABILITY P13).
+    let wrong = Credentials {
+        secret: format!("{}x", client.secret),
+        ..client.clone()
+    };
+    let before = reads();
+    assert_eq!(
+        app.token_with(Some(&wrong.basic()), anonymous).await.status,
+        401
+    );
+    assert_eq!(reads(), before + 1, "a wrong secret for a known client");
+    let unknown = Credentials {
+        id: "0123456789abcdef0123456789abcdef".to_owned(),
+        ..wrong.clone()
+    };
+    for attempt in ["first", "remembered as absent"] {
+        let before = reads();
+        assert_eq!(
+            app.token_with(Some(&unknown.basic()), anonymous)
+                .await
+                .status,
+            401
+        );
+        assert_eq!(reads(), before + 1, "an unknown id, {attempt}");
+    }
+    assert_eq!(
+        app.token_with(Some(&client.basic()), anonymous)
+            .await
+            .status,
+        200
+    );
+}
