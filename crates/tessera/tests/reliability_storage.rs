@@ -29,6 +29,7 @@ use sqlx::{AssertSqlSafe, Connection as _};
 use tessera_core::session::{SessionRecord, TokenRecord};
 use tessera_core::token::{TokenHash, TokenKind};
 use tessera_core::{Clock as _, SystemClock};
+use tessera_store::test_support::TestDatabase;
 use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
 
@@ -64,6 +65,12 @@ impl Files {
     async fn create(database_dir: &Path, key_dir: &Path) -> anyhow::Result<Self> {
         let database = database_dir.join("tessera.db");
         let database_url = format!("sqlite://{}", database.display());
+        Self::on(database_url, database, key_dir).await
+    }
+
+    /// On the store at `database_url`, whose SQLite file is `database` (none for
+    /// PostgreSQL: an empty path), with the key file in `key_dir`.
+    async fn on(database_url: String, database: PathBuf, key_dir: &Path) -> anyhow::Result<Self> {
         let client = common::create_client(tessera(), &database_url, "reliability").await?;
         Ok(Self {
             database,
@@ -572,13 +579,14 @@ fn traced_events(trace: &str, database: &str) -> Vec<Traced> {
                     });
                 }
             }
-            "read" | "recvfrom" | "readv" | "recvmsg" if on_socket && finished => {
-                if ["\"POST ", "\"DELETE ", "\"GET ", "\"PUT "]
-                    .iter()
-                    .any(|method| call.contains(method))
-                {
-                    events.push(Traced::RequestRead);
-                }
+            "read" | "recvfrom" | "readv" | "recvmsg"
+                if on_socket
+                    && finished
+                    && ["\"POST ", "\"DELETE ", "\"GET ", "\"PUT "]
+                        .iter()
+                        .any(|method| call.contains(method)) =>
+            {
+                events.push(Traced::RequestRead);
             }
             "write" | "writev" | "sendto" | "sendmsg" if on_socket && started => {
                 if let Some(at) = call.find("\"HTTP/1.1 ") {
@@ -616,19 +624,18 @@ fn acknowledgements(events: &[Traced]) -> (u64, u64) {
             Traced::SyncDone { pid } => {
                 if let (Some(started_for), Some((current, synced))) =
                     (syncing.remove(pid.as_str()), pending.as_mut())
+                    && started_for == *current
                 {
-                    if started_for == *current {
-                        *synced = true;
-                    }
+                    *synced = true;
                 }
             }
             Traced::ResponseWritten { status } => {
-                if let Some((_, synced)) = pending.take() {
-                    if (200..300).contains(status) {
-                        acknowledged += 1;
-                        if !synced {
-                            before_fsync += 1;
-                        }
+                if let Some((_, synced)) = pending.take()
+                    && (200..300).contains(status)
+                {
+                    acknowledged += 1;
+                    if !synced {
+                        before_fsync += 1;
                     }
                 }
             }
@@ -1092,11 +1099,10 @@ fn needles(token: &str) -> anyhow::Result<Vec<Vec<u8>>> {
     ])
 }
 
-#[tokio::test]
-async fn a_thousand_tokens_leave_no_trace_in_any_table_and_a_forged_row_mints_none()
--> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let files = Files::create(dir.path(), dir.path()).await?;
+/// Issues 1,000 tokens from a server on `files`, then writes rows for forged tokens into
+/// its store and presents them: the tokens, and how often a forged one was accepted. The
+/// server is killed before this returns, so the store can be read at rest.
+async fn thousand_tokens_and_forged_rows(files: &Files) -> anyhow::Result<(Vec<String>, u32)> {
     let reference = "reliability-dump";
     let (ok, _, stderr) = common::run(
         tessera()
@@ -1105,7 +1111,7 @@ async fn a_thousand_tokens_leave_no_trace_in_any_table_and_a_forged_row_mints_no
     )
     .await?;
     ensure!(ok, "shopper create failed: {stderr}");
-    let node = Node::start(&files).await?;
+    let node = Node::start(files).await?;
 
     let mut workers = JoinSet::new();
     for _ in 0..DUMP_WORKERS {
@@ -1115,6 +1121,7 @@ async fn a_thousand_tokens_leave_no_trace_in_any_table_and_a_forged_row_mints_no
     while let Some(issued) = workers.join_next().await {
         tokens.extend(issued??);
     }
+    ensure!(tokens.len() == 1000, "{} tokens were issued", tokens.len());
 
     // A row written into the store, as by someone who stole write access to the file:
     // a session whose newest access token is a token of the right shape and key id,
@@ -1189,10 +1196,13 @@ async fn a_thousand_tokens_leave_no_trace_in_any_table_and_a_forged_row_mints_no
         forged_accepted += 1;
     }
     node.kill().await?;
+    Ok((tokens, forged_accepted))
+}
 
-    let values = every_stored_value(&files.database).await?;
+/// How many of `values` hold a token of `tokens` or a part of one ([`needles`]).
+fn hits(tokens: &[String], values: &[Vec<u8>]) -> anyhow::Result<usize> {
     let mut hits = 0;
-    for token in &tokens {
+    for token in tokens {
         for needle in needles(token)? {
             hits += values
                 .iter()
@@ -1200,12 +1210,23 @@ async fn a_thousand_tokens_leave_no_trace_in_any_table_and_a_forged_row_mints_no
                 .count();
         }
     }
+    Ok(hits)
+}
+
+#[tokio::test]
+async fn a_thousand_tokens_leave_no_trace_in_any_table_and_a_forged_row_mints_none()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let files = Files::create(dir.path(), dir.path()).await?;
+    let (tokens, forged_accepted) = thousand_tokens_and_forged_rows(&files).await?;
+    let values = every_stored_value(&files.database).await?;
+    let hits = hits(&tokens, &values)?;
     println!(
-        "figure P2: tokens={} hits={hits} forged_accepted={forged_accepted} stored_values={}",
+        "figure P2: tokens={} hits={hits} forged_accepted={forged_accepted} store=sqlite \
+         stored_values={}",
         tokens.len(),
         values.len()
     );
-    ensure!(tokens.len() == 1000, "{} tokens were issued", tokens.len());
     ensure!(
         hits == 0,
         "{hits} stored values hold a token or its random part"
@@ -1215,4 +1236,93 @@ async fn a_thousand_tokens_leave_no_trace_in_any_table_and_a_forged_row_mints_no
         "a forged row was accepted {forged_accepted} times"
     );
     Ok(())
+}
+
+/// Every value of every column of every table of the PostgreSQL database at `url`, as
+/// text (`bytea` as `\x` and hex digits).
+async fn every_stored_postgres_value(url: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut connection = sqlx::PgConnection::connect(url).await?;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(&mut connection)
+    .await?;
+    let mut values = Vec::new();
+    for table in &tables {
+        let quoted_table = format!("\"{}\"", table.replace('"', "\"\""));
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1",
+        )
+        .bind(table)
+        .fetch_all(&mut connection)
+        .await?;
+        for column in columns {
+            let quoted_column = format!("\"{}\"", column.replace('"', "\"\""));
+            // Names read from the database's own catalogue, quoted as identifiers.
+            let column_values: Vec<Option<String>> = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT CAST({quoted_column} AS text) FROM {quoted_table}"
+            )))
+            .fetch_all(&mut connection)
+            .await?;
+            values.extend(column_values.into_iter().flatten().map(String::into_bytes));
+        }
+    }
+    connection.close().await?;
+    ensure!(tables.len() > 3, "only tables {tables:?} were found");
+    Ok(values)
+}
+
+#[tokio::test]
+async fn a_thousand_tokens_leave_no_trace_in_any_postgres_table_and_a_forged_row_mints_none()
+-> anyhow::Result<()> {
+    let Some(database) = TestDatabase::create().await? else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let files = Files::on(database.url().to_owned(), PathBuf::new(), dir.path()).await?;
+    let (tokens, forged_accepted) = thousand_tokens_and_forged_rows(&files).await?;
+    let values = every_stored_postgres_value(database.url()).await?;
+    let hits = hits(&tokens, &values)?;
+    println!(
+        "figure P2: tokens={} hits={hits} forged_accepted={forged_accepted} store=postgresql \
+         stored_values={}",
+        tokens.len(),
+        values.len()
+    );
+    ensure!(
+        hits == 0,
+        "stored values hold a token or its random part {hits} times"
+    );
+    ensure!(
+        forged_accepted == 0,
+        "a forged row was accepted {forged_accepted} times"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_search_finds_a_token_its_random_part_and_its_random_bytes_raw_or_in_hex() {
+    let random: Vec<u8> = (0u8..32).map(|byte| byte.wrapping_mul(37)).collect();
+    let mut payload = random.clone();
+    payload.extend([7u8; 16]);
+    let token = format!("tsa_k1_{}", URL_SAFE_NO_PAD.encode(&payload));
+    let random_hex: String = random.iter().map(|byte| format!("{byte:02X}")).collect();
+    let tokens = [token.clone()];
+    for stored in [
+        format!("x{token}y").into_bytes(),
+        token.as_bytes()[7..49].to_vec(),
+        [b"\x00".as_slice(), &random, b"\x01"].concat(),
+        format!("\\x{}", random_hex.to_lowercase()).into_bytes(),
+        random_hex.into_bytes(),
+    ] {
+        let found = hits(&tokens, std::slice::from_ref(&stored));
+        assert!(found.is_ok_and(|hits| hits >= 1), "{stored:?}");
+    }
+    // One character short of the random part's text is no hit.
+    assert_eq!(
+        hits(&tokens, &[token.as_bytes()[7..48].to_vec()]).ok(),
+        Some(0)
+    );
 }
