@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use sqlx::Connection as _;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -87,6 +88,33 @@ impl SqliteStore {
             .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string());
         let write = pool_options(1, options)
             .min_connections(1)
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    // SQLite opens a file it cannot open for writing (`chattr +i`, a
+                    // read-only mount) read-only without a word, and such a writer would
+                    // refuse every write for good, even after the file became writable.
+                    // A write transaction fails at once on a read-only connection: the
+                    // pool then drops it and tries again at the next write, which answers
+                    // 503 in the meantime.
+                    sqlx::raw_sql(sql::PROBE_WRITE_LOCK)
+                        .execute(&mut *connection)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .after_release(|connection, _| {
+                Box::pin(async move {
+                    // When a write fails for want of space or on an I/O error (SQLITE_FULL,
+                    // SQLITE_IOERR), SQLite rolls the transaction back itself; sqlx's own
+                    // ROLLBACK then fails, it keeps counting the transaction as open, and
+                    // every later `BEGIN` on the connection fails. Such a connection is
+                    // closed and the pool opens a fresh one, so writes recover once the
+                    // fault clears. The ping lets a dropped transaction's queued rollback
+                    // run first.
+                    connection.ping().await?;
+                    Ok(!connection.is_in_transaction())
+                })
+            })
             .connect_with(write_options)
             .await
             .map_err(|e| open_error(path, e))?;

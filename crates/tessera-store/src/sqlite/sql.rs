@@ -142,6 +142,9 @@ pub(crate) const TOUCH_SESSION: &str =
 pub(crate) const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
 
 pub(crate) const QUICK_CHECK: &str = "PRAGMA quick_check";
+/// Takes the write lock and lets it go, writing nothing: fails on a connection SQLite
+/// opened read-only.
+pub(crate) const PROBE_WRITE_LOCK: &str = "BEGIN IMMEDIATE; ROLLBACK";
 
 pub(crate) const JOURNAL_MODE: &str = "PRAGMA journal_mode";
 

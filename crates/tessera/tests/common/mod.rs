@@ -6,6 +6,7 @@
 //! there; each file keeps its own `tessera()` (its log level), its `Server` methods and
 //! anything else only some of them need. `binary.rs` has its own, richer harness.
 
+use std::ffi::OsStr;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -20,7 +21,21 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The binary, logging at `log`, with no stray `TESSERA_*` setting from the environment.
 pub fn tessera(log: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    tessera_under(&[], log)
+}
+
+/// [`tessera`] run by `wrapper` (a program and its arguments, such as a tracer), which is
+/// given the binary's path as its last argument; an empty `wrapper` runs the binary itself.
+pub fn tessera_under(wrapper: &[&OsStr], log: &str) -> Command {
+    let binary = OsStr::new(env!("CARGO_BIN_EXE_tessera"));
+    let mut command = match wrapper.split_first() {
+        Some((program, arguments)) => {
+            let mut command = Command::new(program);
+            command.args(arguments).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("TESSERA_") {
             command.env_remove(name);
