@@ -2,6 +2,7 @@
 //! folder (or, with `TESSERA_TEST_STORE=postgres`, a fresh PostgreSQL database), with a
 //! manual clock.
 
+mod bad_inputs;
 mod client_auth;
 mod cors;
 mod fail_closed;
