@@ -2,7 +2,8 @@
 //! Tokio timer installed, because hyper enforces `header_read_timeout` only when it has a
 //! timer, a cap on open connections, a cap on requests in flight (shed with 503 and
 //! `Retry-After`, never queued), a request timeout, a limit on the request head and a
-//! server-wide body limit behind each endpoint's own. With TLS, each connection's
+//! server-wide body limit behind each endpoint's own, and a bound on how long a response
+//! write may stall on a client that does not read (slow read). With TLS, each connection's
 //! handshake runs in its own task under a time bound, and counts against the connection
 //! cap from the moment it is accepted.
 
@@ -25,6 +26,7 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_io_timeout::TimeoutStream;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, ServiceBuilder, ServiceExt as _};
@@ -60,6 +62,10 @@ pub struct HttpLimits {
     /// With TLS, how long a client may take to complete the handshake from the moment its
     /// connection is accepted; past it the connection is closed.
     pub tls_handshake_timeout: Duration,
+    /// How long a write to a connection may wait for the client to read (its socket
+    /// buffers full); past it the connection is closed. A client that stops reading
+    /// would otherwise keep its connection and its unsent answer forever.
+    pub response_write_timeout: Duration,
 }
 
 impl HttpLimits {
@@ -79,6 +85,8 @@ impl HttpLimits {
     pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
     /// Default of [`HttpLimits::tls_handshake_timeout`].
     pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default of [`HttpLimits::response_write_timeout`].
+    pub const DEFAULT_RESPONSE_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 }
 
 impl Default for HttpLimits {
@@ -92,6 +100,7 @@ impl Default for HttpLimits {
             max_headers: Self::DEFAULT_MAX_HEADERS,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             tls_handshake_timeout: Self::DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            response_write_timeout: Self::DEFAULT_RESPONSE_WRITE_TIMEOUT,
         }
     }
 }
@@ -172,6 +181,12 @@ async fn serve_connections(
             drop(stream);
             continue;
         };
+        // Below TLS, so a stalled write of a handshake or of an encrypted answer counts
+        // alike; only a write the client leaves pending is timed, never an idle
+        // keep-alive connection.
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.response_write_timeout));
+        let stream = Box::pin(stream);
         let app = app.clone();
         let builder = Arc::clone(&builder);
         // Taken here, so that shutdown also waits for a connection still handshaking.

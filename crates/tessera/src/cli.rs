@@ -443,6 +443,18 @@ pub struct ServeArgs {
     )]
     pub header_read_timeout_ms: u64,
 
+    /// How long writing an answer may wait for a client that does not read it; past it
+    /// the connection is closed (slow readers holding connections).
+    #[arg(
+        long,
+        env = "TESSERA_RESPONSE_WRITE_TIMEOUT_MS",
+        default_value_t = 30_000,
+        value_name = "MS",
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "HTTP limits"
+    )]
+    pub response_write_timeout_ms: u64,
+
     /// How long one request may take to be answered; past it the request is abandoned and
     /// answered 503 with Retry-After.
     #[arg(

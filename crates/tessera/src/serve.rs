@@ -198,6 +198,7 @@ fn http_limits(args: &ServeArgs) -> tessera_server::HttpLimits {
         max_connections: args.max_connections as usize,
         max_in_flight_requests: args.max_in_flight_requests as usize,
         tls_handshake_timeout: Duration::from_millis(args.tls_handshake_timeout_ms),
+        response_write_timeout: Duration::from_millis(args.response_write_timeout_ms),
         ..tessera_server::HttpLimits::default()
     }
 }

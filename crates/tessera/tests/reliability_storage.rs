@@ -935,9 +935,15 @@ async fn a_full_disk_turns_writes_into_503_and_freeing_space_recovers() -> anyho
     let files = Files::create(&mount.path, dir.path()).await?;
     let node = Node::start(&files).await?;
     let before = BeforeFault::prepare(&node.api).await?;
+    let mut spares = Vec::new();
+    for _ in 0..50 {
+        spares.push(node.api.issued().await?);
+    }
 
-    // Fill the file system to the last byte. The WAL only grows while no checkpoint
-    // has run, so every commit needs new pages, and there are none.
+    // Fill the file system to the last byte. A commit then needs new pages for the WAL,
+    // unless a background checkpoint has just copied the WAL into the database: the next
+    // writes then start the WAL again over the pages it already has, and succeed (real,
+    // durable 200s). The fault begins with the first write the store cannot take.
     let filler_path = mount.path.join("filler");
     {
         use std::io::Write as _;
@@ -947,6 +953,34 @@ async fn a_full_disk_turns_writes_into_503_and_freeing_space_recovers() -> anyho
             while filler.write_all(&chunk[..size]).is_ok() {}
         }
     }
+    // Until a round of issuance, rotation and revocation all answer 503, writes may still
+    // land in pages the WAL or a failed write left allocated; each uses a spare session, so
+    // the session `before` holds stays untouched for the checks that follow.
+    let mut full = false;
+    for spare in &spares {
+        let round = [
+            node.api.issue().await?,
+            node.api.refresh(&spare.refresh).await?,
+            node.api.revoke(&spare.access).await?,
+        ];
+        if round
+            .iter()
+            .all(|(status, _)| *status == StatusCode::SERVICE_UNAVAILABLE)
+        {
+            full = true;
+            break;
+        }
+        if let Some((status, body)) = round.iter().find(|(status, _)| {
+            *status != StatusCode::OK && *status != StatusCode::SERVICE_UNAVAILABLE
+        }) {
+            bail!("a write on the filling disk answered {status}: {body}");
+        }
+    }
+    ensure!(
+        full,
+        "writes still succeeded after {} rounds on a full disk",
+        spares.len()
+    );
     let false_200s = writes_during_fault(&node.api, &before, attempts).await?;
     std::fs::remove_file(&filler_path)?;
     let seconds = recovery(&node.api, &before).await?;

@@ -354,3 +354,61 @@ async fn malformed_http_gets_a_4xx_or_a_closed_connection_never_a_5xx_or_a_hang(
         );
     }
 }
+
+/// Reads until the server closes the connection and counts the bytes; `None` if it was
+/// still open at the ceiling.
+async fn count_until_closed(stream: &mut TcpStream) -> Option<usize> {
+    let mut received = 0;
+    let mut buffer = vec![0u8; 64 * 1024];
+    let read_all = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received += n,
+            }
+        }
+    };
+    tokio::time::timeout(CEILING, read_all).await.ok()?;
+    Some(received)
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off_by_the_response_write_timeout() {
+    const LARGE_FILE: &str = "/docs/swagger-ui-bundle.js";
+    const PIPELINED: usize = 64;
+    let app = spawn_app_with_http_limits(HttpLimits {
+        response_write_timeout: SHORT,
+        ..HttpLimits::default()
+    })
+    .await;
+    let whole = app
+        .http
+        .get(format!("{}{LARGE_FILE}", app.address))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {LARGE_FILE}: {e}"));
+    assert_eq!(whole.status(), 200);
+    let size = whole.bytes().await.map_or(0, |body| body.len());
+    assert!(size > 100_000, "{LARGE_FILE} is only {size} bytes");
+
+    // Far more answer than the sockets' buffers hold, asked for and then not read: the
+    // server's writes stall.
+    let mut stream = connect(&app).await;
+    let request = format!("GET {LARGE_FILE} HTTP/1.1\r\nHost: t\r\n\r\n").repeat(PIPELINED);
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("send: {e}"));
+    tokio::time::sleep(SHORT * 10).await;
+
+    // Reading again finds the connection closed before every answer was sent; a server
+    // without the timeout would resume and keep the connection open.
+    let received = count_until_closed(&mut stream)
+        .await
+        .unwrap_or_else(|| panic!("the stalled connection was still open at the ceiling"));
+    assert!(
+        received < PIPELINED * size,
+        "received {received} bytes, every answer ({} bytes)",
+        PIPELINED * size
+    );
+}
