@@ -40,26 +40,14 @@ struct Server {
 
 impl Server {
     async fn start(database_url: &str, key_file: &str) -> anyhow::Result<Self> {
-        let mut child = common::tessera("info")
-            .args(["serve", "--listen", "127.0.0.1:0", "--no-bootstrap-client"])
-            .args(["--database-url", database_url, "--token-key-file", key_file])
-            .args(["--log-format", "json"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("cannot start tessera serve")?;
-        let stdout = child.stdout.take().context("no stdout pipe")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(PATIENCE, lines.next_line())
-            .await
-            .context("the server printed nothing")??
-            .context("the server exited before listening")?;
-        let base = first
-            .strip_prefix("tessera listening on ")
-            .with_context(|| format!("unexpected first line {first:?}"))?
-            .to_owned();
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (mut child, base, _) = common::serve_with_stderr(
+            common::tessera("info"),
+            database_url,
+            key_file,
+            &["--log-format", "json"],
+            Stdio::piped(),
+        )
+        .await?;
         let stderr = child.stderr.take().context("no stderr pipe")?;
         let log = tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();

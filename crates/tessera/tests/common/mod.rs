@@ -91,10 +91,22 @@ pub async fn create_client(
 /// when dropped, its base URL and an HTTP client for it. Stdout is read to its end
 /// in the background, so the server never blocks on a full pipe.
 pub async fn serve(
+    tessera: Command,
+    database_url: &str,
+    key_file: &str,
+    extra: &[&str],
+) -> anyhow::Result<(Child, String, reqwest::Client)> {
+    serve_with_stderr(tessera, database_url, key_file, extra, Stdio::null()).await
+}
+
+/// [`serve`] with the server's stderr (its log) going to `stderr`, e.g. a pipe the caller
+/// takes from the returned child.
+pub async fn serve_with_stderr(
     mut tessera: Command,
     database_url: &str,
     key_file: &str,
     extra: &[&str],
+    stderr: Stdio,
 ) -> anyhow::Result<(Child, String, reqwest::Client)> {
     let mut child = tessera
         .args(["serve", "--listen", "127.0.0.1:0", "--no-bootstrap-client"])
@@ -102,7 +114,7 @@ pub async fn serve(
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .context("cannot start tessera serve")?;
     let stdout = child.stdout.take().context("no stdout pipe")?;
