@@ -528,6 +528,22 @@ pub(crate) fn body_too_large(path: &str) -> Response {
     }
 }
 
+/// A request that declares both `Content-Length` and `Transfer-Encoding` (RFC 9112 §6.3,
+/// a request-smuggling attempt), in the shape of `path`'s endpoint; the connection closes
+/// after it.
+pub(crate) fn ambiguous_framing(path: &str) -> Response {
+    const WHY: &str = "The request declares both Content-Length and Transfer-Encoding";
+    let mut response = if is_oauth_form_path(path) {
+        oauth_body(StatusCode::BAD_REQUEST, "invalid_request", WHY)
+    } else {
+        dr_body(StatusCode::BAD_REQUEST, path, "invalid_request", WHY)
+    };
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// The server failed in a way no handler saw (an error of a server layer that has no
 /// response of its own).
 pub(crate) fn internal(path: &str) -> Response {

@@ -33,6 +33,7 @@ use tower::{BoxError, ServiceBuilder, ServiceExt as _};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error;
+use crate::framing::{AmbiguousFraming, FramingWatch};
 use crate::tls::ServerTls;
 
 /// The limits [`serve_with_limits`] enforces. `HttpLimits::default()` is what
@@ -193,9 +194,12 @@ async fn serve_connections(
         let watcher = graceful.watcher();
         let tls = tls.clone();
         let handshake_timeout = limits.tls_handshake_timeout;
+        let max_head_bytes = limits.max_header_bytes.max(MIN_HEADER_BYTES);
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(&builder, watcher, stream, app, peer).await,
+                None => {
+                    serve_connection(&builder, watcher, stream, app, peer, max_head_bytes).await
+                }
                 // The handshake runs here, not in the accept loop: a slow client delays
                 // only its own connection.
                 Some(tls) => {
@@ -203,7 +207,8 @@ async fn serve_connections(
                         .await
                     {
                         Ok(Ok(stream)) => {
-                            serve_connection(&builder, watcher, stream, app, peer).await;
+                            serve_connection(&builder, watcher, stream, app, peer, max_head_bytes)
+                                .await;
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -230,12 +235,23 @@ async fn serve_connection<I>(
     io: I,
     app: AppService,
     peer: std::net::SocketAddr,
+    max_head_bytes: usize,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let ambiguous_framing = AmbiguousFraming::new();
+    let io = FramingWatch::new(io, max_head_bytes, Arc::clone(&ambiguous_framing));
     let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+        let refuse = ambiguous_framing.next_request_is_ambiguous();
         request.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().oneshot(request.map(Body::new))
+        let app = app.clone();
+        async move {
+            if refuse {
+                Ok(error::ambiguous_framing(request.uri().path()))
+            } else {
+                app.oneshot(request.map(Body::new)).await
+            }
+        }
     });
     let connection = builder
         .serve_connection(TokioIo::new(io), service)

@@ -14,6 +14,7 @@ mod config;
 mod cors;
 mod error;
 mod extract;
+mod framing;
 mod health;
 mod http_server;
 mod metadata;
