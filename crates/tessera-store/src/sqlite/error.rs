@@ -12,7 +12,11 @@ use tessera_core::StoreError;
 
 // Result codes from https://sqlite.org/rescode.html. Extended codes keep the primary code in
 // their low byte.
+const SQLITE_READONLY: i32 = 8;
+const SQLITE_IOERR: i32 = 10;
 const SQLITE_CORRUPT: i32 = 11;
+const SQLITE_FULL: i32 = 13;
+const SQLITE_CANTOPEN: i32 = 14;
 const SQLITE_NOTADB: i32 = 26;
 const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
 const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
@@ -33,6 +37,20 @@ pub(crate) fn is_not_a_database(error: &sqlx::Error) -> bool {
 /// Whether the error says the file is damaged.
 pub(crate) fn is_corrupt(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if extended_code(db.as_ref()) & 0xff == SQLITE_CORRUPT)
+}
+
+/// Whether a failed write may have left its connection unable to write again (a read-only
+/// file, an I/O error, a full disk, a file it cannot open), as opposed to a refusal that
+/// leaves the connection as it was (a lock held elsewhere, a broken uniqueness rule).
+pub(crate) fn may_break_the_connection(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => matches!(
+            extended_code(db.as_ref()) & 0xff,
+            SQLITE_READONLY | SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN
+        ),
+        sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
 }
 
 /// `SQLite BUSY (5): database is locked`.

@@ -86,8 +86,11 @@ impl SqliteStore {
         let write_options = write_options
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string());
+        // No `min_connections`: sqlx keeps a pool's minimum with a background task that
+        // retries a failing connect with a backoff doubling up to a minute while holding
+        // the pool's only slot, so after a long fault writes would wait for that backoff
+        // instead of reconnecting at the next write.
         let write = pool_options(1, options)
-            .min_connections(1)
             .after_connect(|connection, _| {
                 Box::pin(async move {
                     // SQLite opens a file it cannot open for writing (`chattr +i`, a

@@ -140,6 +140,8 @@ pub(crate) const TOUCH_SESSION: &str =
 /// Takes the write lock at once, so a transaction never fails half-way on a lock it could
 /// not upgrade to; waits up to `busy_timeout` for it.
 pub(crate) const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
+pub(crate) const COMMIT: &str = "COMMIT";
+pub(crate) const ROLLBACK: &str = "ROLLBACK";
 
 pub(crate) const QUICK_CHECK: &str = "PRAGMA quick_check";
 /// Takes the write lock and lets it go, writing nothing: fails on a connection SQLite

@@ -17,16 +17,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnection, SqlitePool, SqliteQueryResult, SqliteTransaction,
-};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqlitePool, SqliteQueryResult};
 use sqlx::{Sqlite, query::Query};
 use tessera_core::StoreError;
 use tokio::sync::oneshot;
 
 use super::changes::ChangeFile;
 use super::checkpoint::Checkpoints;
-use super::error::store_error;
+use super::error::{self, store_error};
 use super::sql;
 
 /// Whether other processes on the same file must hear of a write (`ChangeSignal`).
@@ -73,7 +72,19 @@ impl Writer {
         query: Query<'_, Sqlite, SqliteArguments>,
         notify: Notify,
     ) -> Result<SqliteQueryResult, StoreError> {
-        let done = query.execute(&self.pool).await.map_err(store_error)?;
+        let mut connection = self.pool.acquire().await.map_err(store_error)?;
+        let done = match query.execute(&mut *connection).await {
+            Ok(done) => done,
+            Err(error) => {
+                if error::may_break_the_connection(&error) {
+                    // See `WriteTx`: the connection may never write again.
+                    connection.close_on_drop();
+                }
+                return Err(store_error(error));
+            }
+        };
+        // Free for the next write before this one waits for its fsync.
+        drop(connection);
         // A statement that matched no row changed nothing another process could miss.
         let changed = done.rows_affected() > 0;
         self.acknowledge(notify, changed).await?;
@@ -82,12 +93,16 @@ impl Writer {
 
     /// Opens a `BEGIN IMMEDIATE` transaction; dropping it rolls it back.
     pub(super) async fn begin(&self) -> Result<WriteTx<'_>, StoreError> {
-        let tx = self
-            .pool
-            .begin_with(sql::BEGIN_IMMEDIATE)
+        let mut connection = self.pool.acquire().await.map_err(store_error)?;
+        sqlx::raw_sql(sql::BEGIN_IMMEDIATE)
+            .execute(&mut *connection)
             .await
             .map_err(store_error)?;
-        Ok(WriteTx { tx, writer: self })
+        Ok(WriteTx {
+            connection,
+            finished: false,
+            writer: self,
+        })
     }
 
     /// Waits until every write committed so far is on disk, and tells other processes
@@ -123,26 +138,59 @@ impl Writer {
 }
 
 /// A write transaction on the writer connection. Finish it with [`WriteTx::commit`], or
-/// with [`WriteTx::roll_back`] when its precondition no longer holds; dropping it (on an
-/// error) rolls it back.
+/// with [`WriteTx::roll_back`] when its precondition no longer holds.
+///
+/// Dropped unfinished (an error, or a request that went away), it closes its connection,
+/// which rolls the transaction back, and the next write opens a fresh one. After some
+/// faults a connection can no longer write even once the fault clears: one that SQLite
+/// opened during a `chattr +i` can answer every later write `SQLITE_READONLY`, although its
+/// `BEGIN IMMEDIATE` succeeds. Replacing the connection after any failed write costs a
+/// reconnect on a path that is already failing, and writes recover as soon as the file
+/// does.
 pub(super) struct WriteTx<'w> {
-    tx: SqliteTransaction<'static>,
+    connection: PoolConnection<Sqlite>,
+    finished: bool,
     writer: &'w Writer,
 }
 
 impl WriteTx<'_> {
     /// Commits, then waits for the barrier (and bumps the change counter).
-    pub(super) async fn commit(self, notify: Notify) -> Result<(), StoreError> {
-        self.tx.commit().await.map_err(store_error)?;
-        self.writer.acknowledge(notify, true).await
+    pub(super) async fn commit(mut self, notify: Notify) -> Result<(), StoreError> {
+        self.end(sql::COMMIT).await?;
+        let writer = self.writer;
+        // Free for the next write before this one waits for its fsync.
+        drop(self);
+        writer.acknowledge(notify, true).await
     }
 
     /// Rolls back a transaction that wrote nothing, then waits for the barrier all the
     /// same: its answer ("no longer holds") rests on rows another write committed, and
     /// must not go out before they are on disk.
-    pub(super) async fn roll_back(self) -> Result<(), StoreError> {
-        self.tx.rollback().await.map_err(store_error)?;
-        self.writer.sync().await
+    pub(super) async fn roll_back(mut self) -> Result<(), StoreError> {
+        self.end(sql::ROLLBACK).await?;
+        let writer = self.writer;
+        // Free for the next write before this one waits for its fsync.
+        drop(self);
+        writer.sync().await
+    }
+
+    /// Runs `COMMIT` or `ROLLBACK`; a failure leaves the transaction unfinished, so the
+    /// connection is closed when `self` is dropped.
+    async fn end(&mut self, statement: &'static str) -> Result<(), StoreError> {
+        sqlx::raw_sql(statement)
+            .execute(&mut *self.connection)
+            .await
+            .map_err(store_error)?;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.connection.close_on_drop();
+        }
     }
 }
 
@@ -150,13 +198,13 @@ impl Deref for WriteTx<'_> {
     type Target = SqliteConnection;
 
     fn deref(&self) -> &SqliteConnection {
-        &self.tx
+        &self.connection
     }
 }
 
 impl DerefMut for WriteTx<'_> {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
+        &mut self.connection
     }
 }
 
