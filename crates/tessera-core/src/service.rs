@@ -210,6 +210,7 @@ impl TokenService {
         credentials: &ClientCredentials,
         address: &str,
     ) -> Result<ClientRecord, TokenError> {
+        let started = tokio::time::Instant::now();
         let client_id = &credentials.client_id;
         let limits = &self.client_auth_limits;
         // A limited key is refused before the store is read, so a flood costs no I/O.
@@ -245,6 +246,10 @@ impl TokenService {
             }
             None => {
                 attempt.failed(self.clock.now());
+                // What is left of a known client's failure after the store read (decoding
+                // its row, a second check) takes a few microseconds an unknown id does
+                // not; answering every failure at one floor hides them (RELIABILITY P13).
+                tokio::time::sleep_until(started + CLIENT_FAILURE_FLOOR).await;
                 Err(TokenError::InvalidClient)
             }
         }
@@ -554,6 +559,10 @@ pub(crate) fn is_live(found: &TokenLookup, kind: TokenKind, now: Timestamp) -> b
 /// The client whose credentials these are, or `None` whatever the reason they are not
 /// (unknown, wrong or missing secret, a secret for a public client, disabled), after the
 /// same hashing work in every case.
+/// The least time a failed client authentication takes to answer: well above what either
+/// kind of failure costs, so both are answered at the floor plus the timer's jitter.
+const CLIENT_FAILURE_FLOOR: Duration = Duration::from_millis(5);
+
 fn check_client_secret(
     client: Option<ClientRecord>,
     credentials: &ClientCredentials,

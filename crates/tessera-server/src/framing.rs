@@ -21,6 +21,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// No request of the connection declared both framings.
 const NONE: u64 = u64::MAX;
 
+/// Capacity a connection's head buffer keeps between requests.
+const RETAINED_BUFFER_BYTES: usize = 1024;
+
 /// Bytes of a chunk-size line (size and extensions) the watch buffers before it gives up.
 const MAX_CHUNK_SIZE_LINE: usize = 4096;
 
@@ -257,6 +260,24 @@ impl FramingReader {
         may_end: impl Fn(&[u8]) -> bool,
         parse: impl Fn(&[u8]) -> Parsed<T>,
     ) -> Option<(usize, T)> {
+        if self.pending.is_empty() {
+            // The usual case, a whole head or line in one read: parsed where it lies, so
+            // pipelined requests are not copied over and over.
+            match parse(bytes) {
+                Parsed::Complete(end, value) => return Some((end, value)),
+                Parsed::Invalid => {
+                    self.stop();
+                    return None;
+                }
+                Parsed::Partial => {}
+            }
+            if bytes.len() > bound {
+                self.stop();
+            } else {
+                self.pending.extend_from_slice(bytes);
+            }
+            return None;
+        }
         let buffered = self.pending.len();
         // Three bytes back, so an end split over two reads (`\r\n` | `\r\n`) is seen.
         let recheck_from = buffered.saturating_sub(3);
@@ -270,6 +291,8 @@ impl FramingReader {
         match parsed {
             Parsed::Complete(end, value) => {
                 self.pending.clear();
+                // An idle connection keeps no large buffer from one long head.
+                self.pending.shrink_to(RETAINED_BUFFER_BYTES);
                 Some((end - buffered, value))
             }
             Parsed::Partial if self.pending.len() <= bound => None,
