@@ -88,6 +88,38 @@ pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
     }
 }
 
+/// Maps an error of the writer thread's `rusqlite` connection, as [`store_error`] does a
+/// driver error.
+pub(crate) fn rusqlite_error(error: &rusqlite::Error) -> StoreError {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            let code = failure.extended_code;
+            let described = format!(
+                "SQLite {} ({code}): {}",
+                primary_name(code & 0xff),
+                message.clone().unwrap_or_else(|| failure.to_string())
+            );
+            match code {
+                SQLITE_CONSTRAINT_PRIMARYKEY | SQLITE_CONSTRAINT_UNIQUE => {
+                    StoreError::Conflict(described)
+                }
+                _ if matches!(code & 0xff, SQLITE_CORRUPT | SQLITE_NOTADB) => {
+                    StoreError::Corrupt(described)
+                }
+                _ => StoreError::Unavailable(described),
+            }
+        }
+        rusqlite::Error::FromSqlConversionFailure(index, ..)
+        | rusqlite::Error::InvalidColumnType(index, ..)
+        | rusqlite::Error::IntegralValueOutOfRange(index, _) => {
+            StoreError::Corrupt(format!("column {index} holds a value that cannot be read"))
+        }
+        // The remaining variants may quote the value being handled, so only a fixed text
+        // goes out.
+        _ => StoreError::Unavailable("unexpected SQLite error".to_owned()),
+    }
+}
+
 fn primary_name(code: i32) -> &'static str {
     match code {
         1 => "ERROR",
