@@ -1,5 +1,6 @@
-//! The SQLite store: one file, one writer connection, a few read-only connections, and one
-//! connection that checkpoints the WAL beside the writer (`checkpoint.rs`).
+//! The SQLite store: one file, one writer connection on a thread of its own (`writer.rs`),
+//! a few read-only connections, and one connection that checkpoints the WAL beside the
+//! writer (`checkpoint.rs`).
 //!
 //! Durability settings follow RELIABILITY.md: WAL journal, `synchronous=NORMAL` with a
 //! batched `fdatasync` of the WAL that every write waits for before it is acknowledged
@@ -50,15 +51,14 @@ pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// A Tessera store in one SQLite file.
 ///
-/// Single-statement writes run in SQLite's autocommit mode, whose write statements take the
-/// write lock before they start, exactly as `BEGIN IMMEDIATE` does; writes of more than one
-/// statement open with an explicit `BEGIN IMMEDIATE`. Either way no write can fail half-way
-/// for want of a lock, and a lock held too long elsewhere ends in
+/// Every write runs on the writer thread inside a `BEGIN IMMEDIATE` transaction it shares
+/// with the writes queued beside it, each in a savepoint of its own: no write can fail
+/// half-way for want of a lock, and a lock held too long elsewhere ends in
 /// [`StoreError::Unavailable`] after `busy_timeout`. Every write returns only once it is on
 /// disk.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// The single writer connection; its methods wait for the durability barrier.
+    /// The writer thread; its writes wait for the durability barrier.
     write: Writer,
     /// Read-only connections for lookups.
     read: SqlitePool,

@@ -1,6 +1,6 @@
 //! Session tokens and the session changes that use them (`SessionJoinStore`): each
-//! change is one `BEGIN IMMEDIATE` transaction whose first statement re-checks its
-//! precondition and writes nothing when it no longer holds.
+//! change is one write of the writer thread (`writer.rs`) whose first statement re-checks
+//! its precondition and writes nothing more when it no longer holds.
 
 use async_trait::async_trait;
 use tessera_core::session::{SessionRecord, TokenRecord};
