@@ -1,10 +1,11 @@
 //! Multi-row inserts for the import of sessions and tokens, the two kinds a migration or a
 //! scale pre-load moves by the million. One statement per row costs a round trip each (to
-//! SQLite's worker thread or to the PostgreSQL server); one statement per few hundred rows
-//! costs one. Both backends' schemas keep the same columns, so the statement is built the
-//! same way for each; a macro (as in `row_decoders`) keeps each function over its
-//! backend's concrete types. Every row still goes in with `ON CONFLICT DO NOTHING`, so an
-//! import stays idempotent and reports only the rows it wrote.
+//! the PostgreSQL server; on SQLite, a statement step); one statement per few hundred rows
+//! costs one. A macro (as in `row_decoders`) keeps each function over its backend's
+//! concrete sqlx types; PostgreSQL uses it, while the SQLite store, whose writes run on a
+//! `rusqlite` connection, builds the same statements itself (`sqlite/migration.rs`). Every
+//! row still goes in with `ON CONFLICT DO NOTHING`, so an import stays idempotent and
+//! reports only the rows it wrote.
 
 /// Defines `insert_sessions` and `insert_tokens` for one backend. The invoking module
 /// brings its `sql` module (with `IMPORT_SESSIONS_INTO`, `IMPORT_TOKENS_INTO` and

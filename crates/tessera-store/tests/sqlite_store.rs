@@ -500,3 +500,135 @@ async fn rows_that_cannot_be_decoded_are_reported_as_corrupt() -> TestResult {
     store.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn writes_queued_together_each_land_or_fail_on_their_own() -> TestResult {
+    let dir = TempDir::new()?;
+    let path = dir.path().join("tessera.db");
+    let options = StoreOptions {
+        // Far longer than the writes take to queue behind the held lock below.
+        busy_timeout: Duration::from_secs(30),
+        ..StoreOptions::default()
+    };
+    let store = open_at(&path, &options).await?;
+    let (client, live_session, live_tokens) = seeded(store.as_ref()).await?;
+    let keys = keys()?;
+    let later = NOW.plus_seconds(60);
+
+    let fresh: Vec<_> = (0..20)
+        .map(|_| {
+            session(
+                &client,
+                keys.mint(TokenKind::Access)?.hash,
+                keys.mint(TokenKind::Refresh)?.hash,
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    // Its access token's hash is taken: the session row goes in, then the token insert
+    // fails, and the whole write must be undone.
+    let (clashing, clashing_tokens) = session(
+        &client,
+        live_tokens[0].hash,
+        keys.mint(TokenKind::Refresh)?.hash,
+    )?;
+    // Two rotations of the same refresh token: one wins, the other writes nothing.
+    let rotations: Vec<(TokenRecord, TokenRecord)> = (0..2)
+        .map(|_| -> Result<_, Box<dyn Error>> {
+            let (_, mut tokens) = session(
+                &client,
+                keys.mint(TokenKind::Access)?.hash,
+                keys.mint(TokenKind::Refresh)?.hash,
+            )?;
+            for token in &mut tokens {
+                token.session_id.clone_from(&live_session.id);
+            }
+            let refresh = tokens.pop().ok_or("no refresh token")?;
+            let access = tokens.pop().ok_or("no access token")?;
+            Ok((access, refresh))
+        })
+        .collect::<Result<_, _>>()?;
+
+    // Another process holds the write lock, so the writes below queue up behind it and
+    // reach the writer together once it is released.
+    let mut other = raw_connection(&path).await?;
+    other.execute("BEGIN IMMEDIATE").await?;
+
+    let mut inserts = tokio::task::JoinSet::new();
+    for (session, tokens) in fresh.clone() {
+        let store = Arc::clone(&store);
+        inserts.spawn(async move { store.insert_session(&session, &tokens).await });
+    }
+    let clash = tokio::spawn({
+        let store = Arc::clone(&store);
+        let (session, tokens) = (clashing.clone(), clashing_tokens.clone());
+        async move { store.insert_session(&session, &tokens).await }
+    });
+    let mut rotating = tokio::task::JoinSet::new();
+    for (access, refresh) in rotations.clone() {
+        let store = Arc::clone(&store);
+        let consumed = live_tokens[1].hash;
+        rotating.spawn(async move {
+            let won = store
+                .rotate_refresh(&consumed, later, &access, &refresh)
+                .await?;
+            Ok::<_, StoreError>((won, access))
+        });
+    }
+    let unknown = tokio::spawn({
+        let store = Arc::clone(&store);
+        let hash = keys.mint(TokenKind::Access)?.hash;
+        async move { store.revoke_token(&hash, later).await }
+    });
+    // Lets the spawned writes reach the queue; the outcome below holds however they are
+    // split into batches.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    other.execute("COMMIT").await?;
+
+    while let Some(done) = inserts.join_next().await {
+        done??;
+    }
+    let clashed = clash.await?;
+    assert!(
+        matches!(clashed, Err(StoreError::Conflict(_))),
+        "a taken token hash is a conflict, got {clashed:?}"
+    );
+    let mut won = Vec::new();
+    while let Some(done) = rotating.join_next().await {
+        won.push(done??);
+    }
+    assert_eq!(
+        won.iter().filter(|(won, _)| *won).count(),
+        1,
+        "exactly one rotation of one refresh token wins"
+    );
+    assert!(!unknown.await??, "an unknown token is not revoked");
+
+    // What was acknowledged is there after a reopen; what failed left nothing behind.
+    store.close().await;
+    let store = open_at(&path, &options).await?;
+    for (session, tokens) in &fresh {
+        for token in tokens {
+            let Some(found) = store.lookup_token(&token.hash).await? else {
+                panic!("an acknowledged insert must be found");
+            };
+            assert_eq!(found.session.id, session.id);
+        }
+    }
+    assert_eq!(store.session_by_id(&clashing.id).await?, None);
+    assert_eq!(store.lookup_token(&clashing_tokens[1].hash).await?, None);
+    for (won, access) in &won {
+        let found = store.lookup_token(&access.hash).await?;
+        assert_eq!(
+            found.is_some(),
+            *won,
+            "only the winning rotation's tokens exist"
+        );
+    }
+    let Some(seeded) = store.lookup_token(&live_tokens[0].hash).await? else {
+        panic!("the seeded session's access token must still be found");
+    };
+    assert_eq!(seeded.session.id, live_session.id);
+    store.close().await;
+    other.close().await?;
+    Ok(())
+}

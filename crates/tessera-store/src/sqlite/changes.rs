@@ -3,8 +3,10 @@
 //! with one `pread` whether another one wrote ([`ChangeSignal`]).
 //!
 //! A bump takes an exclusive advisory lock on the file, reads the counter and writes it
-//! plus one. A process remembers the value it last saw or wrote (`expected`): finding any
-//! other value means another process bumped it meanwhile. Every doubt (an I/O error, a
+//! plus the number of writes it reports (the writer thread bumps once per committed batch,
+//! by the writes of the batch that other processes must hear of). A process remembers the
+//! value it last saw or wrote (`expected`): finding any other value means another process
+//! bumped it meanwhile. Every doubt (an I/O error, a
 //! garbled or truncated file) counts as a foreign change, since a spurious one only costs
 //! cache hits. The counter need not survive a crash: no cache does either.
 
@@ -12,7 +14,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tessera_core::StoreError;
 use tessera_core::store::ChangeSignal;
@@ -74,14 +76,11 @@ impl ChangeFile {
         })
     }
 
-    /// Tells other processes this one changed the store; off the async threads, since the
-    /// lock may be held by another process for a moment.
-    pub(crate) async fn bump(self: &Arc<Self>) -> Result<(), StoreError> {
-        let changes = Arc::clone(self);
-        let bumped = tokio::task::spawn_blocking(move || changes.bump_blocking())
-            .await
-            .unwrap_or_else(|_| Err(io::Error::other("the bump was interrupted")));
-        bumped.map_err(|error| {
+    /// Tells other processes this one made `writes` changes, with one bump of that size.
+    /// Blocking (the lock may be held by another process for a moment): the writer thread
+    /// calls it once per committed batch.
+    pub(crate) fn bump(&self, writes: u64) -> Result<(), StoreError> {
+        self.bump_blocking(writes).map_err(|error| {
             tracing::error!(
                 path = %self.path.display(),
                 %error,
@@ -94,16 +93,16 @@ impl ChangeFile {
         })
     }
 
-    fn bump_blocking(&self) -> io::Result<()> {
+    fn bump_blocking(&self, writes: u64) -> io::Result<()> {
         let _bumping = lock(&self.bumping);
-        let found = self.locked_increment();
+        let found = self.locked_increment(writes);
         let mut seen = lock(&self.seen);
         match found {
             Ok(found) => {
                 if found != seen.expected {
                     seen.foreign += 1;
                 }
-                seen.expected = found.wrapping_add(1);
+                seen.expected = found.wrapping_add(writes);
                 Ok(())
             }
             Err(error) => {
@@ -113,13 +112,13 @@ impl ChangeFile {
         }
     }
 
-    /// Under the file lock, reads the counter and writes it plus one; returns what it
+    /// Under the file lock, reads the counter and writes it plus `writes`; returns what it
     /// read.
-    fn locked_increment(&self) -> io::Result<u64> {
+    fn locked_increment(&self, writes: u64) -> io::Result<u64> {
         self.file.lock()?;
         let incremented = read_counter(&self.file).and_then(|found| {
             self.file
-                .write_all_at(&found.wrapping_add(1).to_le_bytes(), 0)
+                .write_all_at(&found.wrapping_add(writes).to_le_bytes(), 0)
                 .map(|()| found)
         });
         let unlocked = self.file.unlock();

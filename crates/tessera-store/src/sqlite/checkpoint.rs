@@ -9,7 +9,8 @@
 //! - a `PASSIVE` checkpoint, a moment after writes were reported, copies what it can while
 //!   the writer goes on appending (it takes no write lock and never waits for one);
 //! - once the WAL holds more than [`RESET_FRAMES`], a second `PASSIVE` checkpoint runs on
-//!   the writer connection itself, so no write can append meanwhile: it copies only the
+//!   the writer connection itself, between two batches of the writer thread, so no write
+//!   can append meanwhile: it copies only the
 //!   frames the first one left and so completes, after which the next write starts the WAL
 //!   again from its beginning (and `journal_size_limit` truncates the file). Without it, a
 //!   WAL under continuous writes is never fully copied and would grow without end.
@@ -24,6 +25,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
 use super::sql;
+use super::writer::Runner;
 
 /// Once the WAL holds this many frames (4 KiB pages: 16 MiB), the checkpoint finishes on the
 /// writer connection.
@@ -44,9 +46,9 @@ pub(super) struct Checkpoints {
 }
 
 impl Checkpoints {
-    /// Starts the task: `connection` is its own read-write connection, `writer` the
-    /// writer's pool.
-    pub(super) fn start(connection: SqlitePool, writer: SqlitePool) -> Self {
+    /// Starts the task: `connection` is its own read-write connection, `writer` runs a
+    /// checkpoint on the writer thread.
+    pub(super) fn start(connection: SqlitePool, writer: Runner) -> Self {
         let written = std::sync::Arc::new(Notify::new());
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(run(
@@ -88,7 +90,7 @@ impl Checkpoints {
 
 async fn run(
     connection: SqlitePool,
-    writer: SqlitePool,
+    writer: Runner,
     written: std::sync::Arc<Notify>,
     mut stopped: oneshot::Receiver<()>,
 ) {
@@ -104,7 +106,7 @@ async fn run(
         let started = std::time::Instant::now();
         match checkpoint(&connection).await {
             Ok((wal_frames, copied)) if wal_frames >= RESET_FRAMES && copied < wal_frames => {
-                if let Err(error) = checkpoint(&writer).await {
+                if let Err(error) = writer.checkpoint().await {
                     tracing::warn!(%error, "the WAL checkpoint on the writer connection failed");
                 }
             }

@@ -12,11 +12,7 @@ use tessera_core::StoreError;
 
 // Result codes from https://sqlite.org/rescode.html. Extended codes keep the primary code in
 // their low byte.
-const SQLITE_READONLY: i32 = 8;
-const SQLITE_IOERR: i32 = 10;
 const SQLITE_CORRUPT: i32 = 11;
-const SQLITE_FULL: i32 = 13;
-const SQLITE_CANTOPEN: i32 = 14;
 const SQLITE_NOTADB: i32 = 26;
 const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
 const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
@@ -37,20 +33,6 @@ pub(crate) fn is_not_a_database(error: &sqlx::Error) -> bool {
 /// Whether the error says the file is damaged.
 pub(crate) fn is_corrupt(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if extended_code(db.as_ref()) & 0xff == SQLITE_CORRUPT)
-}
-
-/// Whether a failed write may have left its connection unable to write again (a read-only
-/// file, an I/O error, a full disk, a file it cannot open), as opposed to a refusal that
-/// leaves the connection as it was (a lock held elsewhere, a broken uniqueness rule).
-pub(crate) fn may_break_the_connection(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(db) => matches!(
-            extended_code(db.as_ref()) & 0xff,
-            SQLITE_READONLY | SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN
-        ),
-        sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
-        _ => false,
-    }
 }
 
 /// `SQLite BUSY (5): database is locked`.
@@ -103,6 +85,38 @@ pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
         // The remaining variants (encoding, protocol, configuration) may quote the value
         // being handled, so only a fixed text goes out.
         _ => StoreError::Unavailable("unexpected database driver error".to_owned()),
+    }
+}
+
+/// Maps an error of the writer thread's `rusqlite` connection, as [`store_error`] does a
+/// driver error.
+pub(crate) fn rusqlite_error(error: &rusqlite::Error) -> StoreError {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            let code = failure.extended_code;
+            let described = format!(
+                "SQLite {} ({code}): {}",
+                primary_name(code & 0xff),
+                message.clone().unwrap_or_else(|| failure.to_string())
+            );
+            match code {
+                SQLITE_CONSTRAINT_PRIMARYKEY | SQLITE_CONSTRAINT_UNIQUE => {
+                    StoreError::Conflict(described)
+                }
+                _ if matches!(code & 0xff, SQLITE_CORRUPT | SQLITE_NOTADB) => {
+                    StoreError::Corrupt(described)
+                }
+                _ => StoreError::Unavailable(described),
+            }
+        }
+        rusqlite::Error::FromSqlConversionFailure(index, ..)
+        | rusqlite::Error::InvalidColumnType(index, ..)
+        | rusqlite::Error::IntegralValueOutOfRange(index, _) => {
+            StoreError::Corrupt(format!("column {index} holds a value that cannot be read"))
+        }
+        // The remaining variants may quote the value being handled, so only a fixed text
+        // goes out.
+        _ => StoreError::Unavailable("unexpected SQLite error".to_owned()),
     }
 }
 

@@ -1,11 +1,11 @@
 //! Reading rows out and writing rows in for `tessera migrate-store` ([`MigrationStore`]).
-//! Exports read on the read-only pool; each import batch is one `BEGIN IMMEDIATE`
-//! transaction on the writer.
+//! Exports read on the read-only pool; each import batch is one write on the writer thread
+//! (`writer.rs`), undone whole if any of its statements fails.
 
 use async_trait::async_trait;
+use rusqlite::types::Value;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use tessera_core::client::ClientSecretHash;
 use tessera_core::migration::{
     MigrationBatch, MigrationKey, MigrationKind, MigrationStore, ShopperWatermark,
 };
@@ -14,9 +14,90 @@ use tessera_core::{StoreError, Timestamp};
 use super::error::store_error;
 use super::rows::{self, Columns};
 use super::writer::Notify;
-use super::{SqliteStore, bind_hash, sql};
+use super::{SqliteStore, bind_hash, params, sql};
 
-crate::bulk_import::bulk_import!(sqlx::Sqlite, SqliteConnection);
+/// Rows per multi-row insert: 500 sessions bind 7,500 values, under SQLite's 32,766 bound
+/// parameters per statement. One statement per few hundred rows costs one step instead of
+/// one per row.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// The statements that import `batch`, each with its parameters. Every row goes in with
+/// `ON CONFLICT DO NOTHING`, so an import stays idempotent and counts only the rows it
+/// wrote.
+fn import_statements(batch: &MigrationBatch) -> Vec<(String, Vec<Value>)> {
+    let each = |statement: &str, rows: Vec<Vec<Value>>| {
+        rows.into_iter()
+            .map(|params| (statement.to_owned(), params))
+            .collect()
+    };
+    match batch {
+        MigrationBatch::Clients(rows) => each(
+            sql::IMPORT_CLIENT,
+            rows.iter().map(params::client).collect(),
+        ),
+        MigrationBatch::Shoppers(rows) => each(
+            sql::IMPORT_SHOPPER,
+            rows.iter().map(params::shopper).collect(),
+        ),
+        MigrationBatch::ShopperWatermarks(rows) => each(
+            sql::IMPORT_SHOPPER_WATERMARK,
+            rows.iter()
+                .map(|mark| vec![params::text(&mark.user_id), params::millis(mark.before)])
+                .collect(),
+        ),
+        MigrationBatch::PendingTidyUps(rows) => each(
+            sql::IMPORT_PENDING_TIDY_UP,
+            rows.iter()
+                .map(|tidy_up| {
+                    vec![
+                        params::text(tidy_up.owner.kind()),
+                        params::text(tidy_up.owner.id()),
+                        params::millis(tidy_up.before),
+                    ]
+                })
+                .collect(),
+        ),
+        MigrationBatch::Sessions(rows) => multi_row(
+            sql::IMPORT_SESSIONS_INTO,
+            rows.iter().map(params::session).collect(),
+        ),
+        MigrationBatch::Tokens(rows) => multi_row(
+            sql::IMPORT_TOKENS_INTO,
+            rows.iter().map(params::token).collect(),
+        ),
+        MigrationBatch::SessionTokens(rows) => each(
+            sql::IMPORT_SESSION_TOKEN,
+            rows.iter()
+                .map(|record| {
+                    vec![
+                        params::hash(&record.hash),
+                        params::text(&record.client_id),
+                        params::optional_text(record.session_id.as_deref()),
+                        params::millis(record.created_at),
+                        params::millis(record.expires_at),
+                    ]
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// `head VALUES (?, ...), ... ON CONFLICT DO NOTHING`, [`ROWS_PER_STATEMENT`] rows at a
+/// time.
+fn multi_row(head: &str, rows: Vec<Vec<Value>>) -> Vec<(String, Vec<Value>)> {
+    rows.chunks(ROWS_PER_STATEMENT)
+        .map(|chunk| {
+            let columns = chunk.first().map_or(0, Vec::len);
+            let row = format!("({})", vec!["?"; columns].join(", "));
+            let statement = format!(
+                "{head}VALUES {}{}",
+                vec![row; chunk.len()].join(", "),
+                sql::IMPORT_ON_CONFLICT
+            );
+            (statement, chunk.concat())
+        })
+        .collect()
+}
 
 /// Where an export of `kind` starts: after `after`, or before every key.
 fn text_after(after: Option<&MigrationKey>) -> &str {
@@ -186,98 +267,17 @@ impl MigrationStore for SqliteStore {
     }
 
     async fn import_rows(&self, batch: &MigrationBatch) -> Result<u64, StoreError> {
-        // Dropping the transaction on any early return rolls the whole batch back.
-        let mut tx = self.write.begin().await?;
-        let mut written = 0;
-        match batch {
-            MigrationBatch::Clients(rows) => {
-                for client in rows {
-                    written += sqlx::query(sql::IMPORT_CLIENT)
-                        .bind(&client.id)
-                        .bind(&client.name)
-                        .bind(client.secret_hash.as_ref().map(ClientSecretHash::to_bytes))
-                        .bind(i64::from(client.grants.bits()))
-                        .bind(client.disabled)
-                        .bind(client.access_token_ttl)
-                        .bind(client.refresh_token_ttl)
-                        .bind(&client.default_locale)
-                        .bind(&client.default_currency)
-                        .bind(&client.theme_id)
-                        .bind(client.created_at.millis())
-                        .bind(client.sessions_revoked_before.map(Timestamp::millis))
-                        .bind(client.password_encoding.name())
-                        .bind(client.resource_server)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(store_error)?
-                        .rows_affected();
+        let statements = import_statements(batch);
+        // An error undoes the whole batch.
+        self.write
+            .write(Notify::OtherProcesses, move |connection| {
+                let mut written = 0;
+                for (statement, params) in &statements {
+                    written += params::run(connection, statement, params)? as u64;
                 }
-            }
-            MigrationBatch::Shoppers(rows) => {
-                for shopper in rows {
-                    written += sqlx::query(sql::IMPORT_SHOPPER)
-                        .bind(&shopper.id)
-                        .bind(&shopper.external_reference_id)
-                        .bind(&shopper.username)
-                        .bind(&shopper.password_hash)
-                        .bind(&shopper.locale)
-                        .bind(&shopper.currency)
-                        .bind(shopper.created_at.millis())
-                        .bind(&shopper.first_name)
-                        .bind(&shopper.last_name)
-                        .bind(&shopper.email)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(store_error)?
-                        .rows_affected();
-                }
-            }
-            MigrationBatch::ShopperWatermarks(rows) => {
-                for mark in rows {
-                    written += sqlx::query(sql::IMPORT_SHOPPER_WATERMARK)
-                        .bind(&mark.user_id)
-                        .bind(mark.before.millis())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(store_error)?
-                        .rows_affected();
-                }
-            }
-            MigrationBatch::PendingTidyUps(rows) => {
-                for tidy_up in rows {
-                    written += sqlx::query(sql::IMPORT_PENDING_TIDY_UP)
-                        .bind(tidy_up.owner.kind())
-                        .bind(tidy_up.owner.id())
-                        .bind(tidy_up.before.millis())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(store_error)?
-                        .rows_affected();
-                }
-            }
-            MigrationBatch::Sessions(rows) => {
-                written += insert_sessions(&mut tx, rows).await.map_err(store_error)?;
-            }
-            MigrationBatch::Tokens(rows) => {
-                written += insert_tokens(&mut tx, rows).await.map_err(store_error)?;
-            }
-            MigrationBatch::SessionTokens(rows) => {
-                for record in rows {
-                    written += sqlx::query(sql::IMPORT_SESSION_TOKEN)
-                        .bind(bind_hash(&record.hash))
-                        .bind(&record.client_id)
-                        .bind(&record.session_id)
-                        .bind(record.created_at.millis())
-                        .bind(record.expires_at.millis())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(store_error)?
-                        .rows_affected();
-                }
-            }
-        }
-        tx.commit(Notify::OtherProcesses).await?;
-        Ok(written)
+                Ok((written, written > 0))
+            })
+            .await
     }
 
     async fn count_present(&self, batch: &MigrationBatch) -> Result<u64, StoreError> {

@@ -1,5 +1,6 @@
-//! The SQLite store: one file, one writer connection, a few read-only connections, and one
-//! connection that checkpoints the WAL beside the writer (`checkpoint.rs`).
+//! The SQLite store: one file, one writer connection on a thread of its own (`writer.rs`),
+//! a few read-only connections, and one connection that checkpoints the WAL beside the
+//! writer (`checkpoint.rs`).
 //!
 //! Durability settings follow RELIABILITY.md: WAL journal, `synchronous=NORMAL` with a
 //! batched `fdatasync` of the WAL that every write waits for before it is acknowledged
@@ -14,6 +15,7 @@ mod changes;
 mod checkpoint;
 mod error;
 mod migration;
+mod params;
 mod rows;
 mod session_admin;
 mod session_join;
@@ -24,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::Connection as _;
+use rusqlite::types::Value;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -37,10 +39,9 @@ use tessera_core::token::TokenHash;
 use tessera_core::{StoreError, Timestamp};
 
 use self::changes::ChangeFile;
-use self::checkpoint::Checkpoints;
 use self::error::store_error;
 use self::rows::Columns;
-use self::writer::{Notify, Writer};
+use self::writer::{Notify, Opener, Writer};
 use crate::{OpenError, StoreOptions};
 
 /// Bytes a WAL file is truncated to when SQLite starts it again.
@@ -50,15 +51,14 @@ pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// A Tessera store in one SQLite file.
 ///
-/// Single-statement writes run in SQLite's autocommit mode, whose write statements take the
-/// write lock before they start, exactly as `BEGIN IMMEDIATE` does; writes of more than one
-/// statement open with an explicit `BEGIN IMMEDIATE`. Either way no write can fail half-way
-/// for want of a lock, and a lock held too long elsewhere ends in
+/// Every write runs on the writer thread inside a `BEGIN IMMEDIATE` transaction it shares
+/// with the writes queued beside it, each in a savepoint of its own: no write can fail
+/// half-way for want of a lock, and a lock held too long elsewhere ends in
 /// [`StoreError::Unavailable`] after `busy_timeout`. Every write returns only once it is on
 /// disk.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// The single writer connection; its methods wait for the durability barrier.
+    /// The writer thread; its writes wait for the durability barrier.
     write: Writer,
     /// Read-only connections for lookups.
     read: SqlitePool,
@@ -75,60 +75,37 @@ impl SqliteStore {
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true);
 
-        let write_options = common
+        // A connection of its own creates the file, checks it and migrates it, in the same
+        // settings as the writer thread's; the writer thread takes over once it is ready.
+        let setup_options = common
             .clone()
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal);
-        // Checkpoints run beside the writer, not inside its commits (`checkpoint.rs`); a WAL
-        // that grew during a burst is cut back to this size when it starts again.
-        let checkpoint_options = write_options.clone();
-        let write_options = write_options
-            .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string());
-        // No `min_connections`: sqlx keeps a pool's minimum with a background task that
-        // retries a failing connect with a backoff doubling up to a minute while holding
-        // the pool's only slot, so after a long fault writes would wait for that backoff
-        // instead of reconnecting at the next write.
-        let write = pool_options(1, options)
+        let checkpoint_options = setup_options.clone();
+        let setup = pool_options(1, options)
+            .min_connections(1)
             .after_connect(|connection, _| {
                 Box::pin(async move {
-                    // SQLite opens a file it cannot open for writing (`chattr +i`, a
-                    // read-only mount) read-only without a word, and such a writer would
-                    // refuse every write for good, even after the file became writable.
-                    // A write transaction fails at once on a read-only connection: the
-                    // pool then drops it and tries again at the next write, which answers
-                    // 503 in the meantime.
+                    // A file SQLite could open only read-only is refused at once rather
+                    // than found out at the first write.
                     sqlx::raw_sql(sql::PROBE_WRITE_LOCK)
                         .execute(&mut *connection)
                         .await?;
                     Ok(())
                 })
             })
-            .after_release(|connection, _| {
-                Box::pin(async move {
-                    // When a write fails for want of space or on an I/O error (SQLITE_FULL,
-                    // SQLITE_IOERR), SQLite rolls the transaction back itself; sqlx's own
-                    // ROLLBACK then fails, it keeps counting the transaction as open, and
-                    // every later `BEGIN` on the connection fails. Such a connection is
-                    // closed and the pool opens a fresh one, so writes recover once the
-                    // fault clears. The ping lets a dropped transaction's queued rollback
-                    // run first.
-                    connection.ping().await?;
-                    Ok(!connection.is_in_transaction())
-                })
-            })
-            .connect_with(write_options)
+            .connect_with(setup_options)
             .await
             .map_err(|e| open_error(path, e))?;
 
         let checked = async {
-            check_integrity(&write, path).await?;
-            check_settings(&write, path).await?;
-            migrate(&write, path).await
+            check_integrity(&setup, path).await?;
+            check_settings(&setup, path).await?;
+            migrate(&setup, path).await
         };
         if let Err(error) = checked.await {
-            write.close().await;
+            setup.close().await;
             return Err(error);
         }
         let changes = match ChangeFile::open(path) {
@@ -143,17 +120,29 @@ impl SqliteStore {
                 None
             }
         };
-        let checkpoints = match pool_options(1, options)
+        let checkpoint = match pool_options(1, options)
             .connect_with(checkpoint_options)
             .await
         {
-            Ok(connection) => Checkpoints::start(connection, write.clone()),
+            Ok(connection) => connection,
             Err(error) => {
-                write.close().await;
+                setup.close().await;
                 return Err(open_error(path, error));
             }
         };
-        let write = Writer::new(write, path, changes.clone(), checkpoints);
+        let opener = Opener {
+            path: path.to_owned(),
+            busy_timeout: options.busy_timeout,
+            journal_size_limit: JOURNAL_SIZE_LIMIT,
+        };
+        let started = Writer::start(opener, changes.clone(), checkpoint).await;
+        // Closed only now, so that it is never the last connection to the file (which
+        // would checkpoint and remove the WAL on its way out).
+        setup.close().await;
+        let write = started.map_err(|error| OpenError::Open {
+            path: path.to_owned(),
+            source: Box::new(error),
+        })?;
         // The migrations (and the WAL file just created) reach the disk before anything
         // is served from them.
         if let Err(error) = write.sync().await {
@@ -296,28 +285,27 @@ fn bind_hash(hash: &TokenHash) -> &[u8] {
     &hash.0
 }
 
+impl SqliteStore {
+    /// One statement on the writer thread; the rows it changed.
+    async fn execute(
+        &self,
+        notify: Notify,
+        statement: &'static str,
+        params: Vec<Value>,
+    ) -> Result<usize, StoreError> {
+        self.write
+            .write(notify, move |connection| {
+                let changed = params::run(connection, statement, &params)?;
+                Ok((changed, changed > 0))
+            })
+            .await
+    }
+}
+
 #[async_trait]
 impl ClientStore for SqliteStore {
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        self.write
-            .execute(
-                sqlx::query(sql::INSERT_CLIENT)
-                    .bind(&client.id)
-                    .bind(&client.name)
-                    .bind(client.secret_hash.as_ref().map(ClientSecretHash::to_bytes))
-                    .bind(i64::from(client.grants.bits()))
-                    .bind(client.disabled)
-                    .bind(client.access_token_ttl)
-                    .bind(client.refresh_token_ttl)
-                    .bind(&client.default_locale)
-                    .bind(&client.default_currency)
-                    .bind(&client.theme_id)
-                    .bind(client.created_at.millis())
-                    .bind(client.sessions_revoked_before.map(Timestamp::millis))
-                    .bind(client.password_encoding.name())
-                    .bind(client.resource_server),
-                Notify::Nobody,
-            )
+        self.execute(Notify::Nobody, sql::INSERT_CLIENT, params::client(client))
             .await?;
         Ok(())
     }
@@ -348,52 +336,32 @@ impl ClientStore for SqliteStore {
         id: &str,
         secret: &ClientSecretHash,
     ) -> Result<bool, StoreError> {
-        let done = self
-            .write
-            .execute(
-                sqlx::query(sql::SET_CLIENT_SECRET)
-                    .bind(secret.to_bytes())
-                    .bind(id),
-                Notify::OtherProcesses,
-            )
+        let params = vec![Value::Blob(secret.to_bytes()), params::text(id)];
+        let changed = self
+            .execute(Notify::OtherProcesses, sql::SET_CLIENT_SECRET, params)
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(changed == 1)
     }
 
     async fn set_client_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError> {
         // SQLite counts matched rows, so setting the value a client already has is `true`.
-        let done = self
-            .write
-            .execute(
-                sqlx::query(sql::SET_CLIENT_DISABLED)
-                    .bind(disabled)
-                    .bind(id),
-                Notify::OtherProcesses,
-            )
+        let params = vec![params::integer(disabled), params::text(id)];
+        let changed = self
+            .execute(Notify::OtherProcesses, sql::SET_CLIENT_DISABLED, params)
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(changed == 1)
     }
 }
 
 #[async_trait]
 impl ShopperStore for SqliteStore {
     async fn insert_shopper(&self, shopper: &ShopperRecord) -> Result<(), StoreError> {
-        self.write
-            .execute(
-                sqlx::query(sql::INSERT_SHOPPER)
-                    .bind(&shopper.id)
-                    .bind(&shopper.external_reference_id)
-                    .bind(&shopper.username)
-                    .bind(&shopper.password_hash)
-                    .bind(&shopper.locale)
-                    .bind(&shopper.currency)
-                    .bind(shopper.created_at.millis())
-                    .bind(&shopper.first_name)
-                    .bind(&shopper.last_name)
-                    .bind(&shopper.email),
-                Notify::Nobody,
-            )
-            .await?;
+        self.execute(
+            Notify::Nobody,
+            sql::INSERT_SHOPPER,
+            params::shopper(shopper),
+        )
+        .await?;
         Ok(())
     }
 
@@ -441,11 +409,16 @@ impl SessionStore for SqliteStore {
         session: &SessionRecord,
         tokens: &[TokenRecord],
     ) -> Result<(), StoreError> {
-        // Dropping the transaction on any early return rolls it back: all or nothing.
-        let mut tx = self.write.begin().await?;
-        session_join::insert_session_row(&mut tx, session).await?;
-        session_join::insert_token_rows(&mut tx, tokens).await?;
-        tx.commit(Notify::Nobody).await
+        let session = params::session(session);
+        let tokens: Vec<_> = tokens.iter().map(params::token).collect();
+        // An error undoes this write's statements: all or nothing.
+        self.write
+            .write(Notify::Nobody, move |connection| {
+                params::run(connection, sql::INSERT_SESSION, &session)?;
+                params::insert_tokens(connection, &tokens)?;
+                Ok(((), true))
+            })
+            .await
     }
 
     async fn lookup_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
@@ -463,55 +436,38 @@ impl SessionStore for SqliteStore {
         access: &TokenHash,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let done = self
-            .write
-            .execute(
-                sqlx::query(sql::END_SESSION_IF_NEWEST)
-                    .bind(now.millis())
-                    .bind(session_id)
-                    .bind(bind_hash(access)),
-                Notify::OtherProcesses,
-            )
+        let params = vec![
+            params::millis(now),
+            params::text(session_id),
+            params::hash(access),
+        ];
+        let changed = self
+            .execute(Notify::OtherProcesses, sql::END_SESSION_IF_NEWEST, params)
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(changed == 1)
     }
 
     async fn revoke_token(&self, hash: &TokenHash, now: Timestamp) -> Result<bool, StoreError> {
-        let done = self
-            .write
-            .execute(
-                sqlx::query(sql::REVOKE_TOKEN)
-                    .bind(now.millis())
-                    .bind(bind_hash(hash)),
-                Notify::OtherProcesses,
-            )
+        let params = vec![params::millis(now), params::hash(hash)];
+        let changed = self
+            .execute(Notify::OtherProcesses, sql::REVOKE_TOKEN, params)
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(changed == 1)
     }
 
     async fn touch_session(&self, session_id: &str, now: Timestamp) -> Result<(), StoreError> {
-        self.write
-            .execute(
-                sqlx::query(sql::TOUCH_SESSION)
-                    .bind(now.millis())
-                    .bind(session_id),
-                Notify::Nobody,
-            )
+        let params = vec![params::millis(now), params::text(session_id)];
+        self.execute(Notify::Nobody, sql::TOUCH_SESSION, params)
             .await?;
         Ok(())
     }
 
     async fn revoke_session(&self, session_id: &str, now: Timestamp) -> Result<bool, StoreError> {
-        let done = self
-            .write
-            .execute(
-                sqlx::query(sql::REVOKE_SESSION)
-                    .bind(now.millis())
-                    .bind(session_id),
-                Notify::OtherProcesses,
-            )
+        let params = vec![params::millis(now), params::text(session_id)];
+        let changed = self
+            .execute(Notify::OtherProcesses, sql::REVOKE_SESSION, params)
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(changed == 1)
     }
 
     async fn rotate_refresh(
@@ -521,29 +477,27 @@ impl SessionStore for SqliteStore {
         access: &TokenRecord,
         refresh: &TokenRecord,
     ) -> Result<bool, StoreError> {
-        // Dropping the transaction on any early return rolls it back: a lost race writes
-        // nothing, and a failed insert leaves the old refresh token unconsumed.
-        let mut tx = self.write.begin().await?;
-        let done = sqlx::query(sql::CONSUME_REFRESH)
-            .bind(now.millis())
-            .bind(bind_hash(consumed))
-            .bind(&refresh.session_id)
-            .execute(&mut *tx)
+        let consume = vec![
+            params::millis(now),
+            params::hash(consumed),
+            params::text(&refresh.session_id),
+        ];
+        let tokens = vec![params::token(access), params::token(refresh)];
+        let newest = vec![params::hash(&access.hash), params::text(&access.session_id)];
+        // An error undoes this write's statements: a failed insert leaves the old refresh
+        // token unconsumed.
+        self.write
+            .write(Notify::OtherProcesses, move |connection| {
+                // Whether the refresh token was still unconsumed decides the whole rotation:
+                // a lost race writes nothing.
+                if params::run(connection, sql::CONSUME_REFRESH, &consume)? != 1 {
+                    return Ok((false, false));
+                }
+                params::insert_tokens(connection, &tokens)?;
+                params::run(connection, sql::SET_NEWEST_ACCESS, &newest)?;
+                Ok((true, true))
+            })
             .await
-            .map_err(store_error)?;
-        if done.rows_affected() != 1 {
-            tx.roll_back().await?;
-            return Ok(false);
-        }
-        session_join::insert_token_rows(&mut tx, [access, refresh]).await?;
-        sqlx::query(sql::SET_NEWEST_ACCESS)
-            .bind(bind_hash(&access.hash))
-            .bind(&access.session_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        tx.commit(Notify::OtherProcesses).await?;
-        Ok(true)
     }
 }
 

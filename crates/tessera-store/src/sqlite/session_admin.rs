@@ -1,18 +1,20 @@
 //! Revocation watermarks, their tidy-up, one-session reads and changes, and expiry clean-up
-//! (`SessionAdminStore`). Each write is one statement or one short `BEGIN IMMEDIATE`
-//! transaction of at most `limit` rows, so the requests queued behind the single writer
-//! wait for one small batch at most.
+//! (`SessionAdminStore`). Each write is one statement or a few, of at most `limit` rows,
+//! run by the writer thread in one savepoint of its current transaction, so the requests
+//! queued behind the single writer wait for one small batch at most.
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use rusqlite::Connection;
+use rusqlite::types::Value;
 use tessera_core::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp};
 use tessera_core::store::SessionAdminStore;
 use tessera_core::{StoreError, Timestamp};
 
 use super::error::store_error;
 use super::writer::Notify;
-use super::{SqliteStore, rows, sql};
+use super::{SqliteStore, params, rows, sql};
 
 #[async_trait]
 impl SessionAdminStore for SqliteStore {
@@ -21,32 +23,30 @@ impl SessionAdminStore for SqliteStore {
         owner: &SessionOwner,
         before: Timestamp,
     ) -> Result<bool, StoreError> {
-        // Dropping the transaction on an early return rolls it back.
-        let mut tx = self.write.begin().await?;
-        let set = match owner {
-            SessionOwner::Shopper(user_id) => sqlx::query(sql::SET_SHOPPER_WATERMARK)
-                .bind(user_id)
-                .bind(before.millis()),
-            SessionOwner::Client(client_id) => sqlx::query(sql::SET_CLIENT_WATERMARK)
-                .bind(before.millis())
-                .bind(client_id),
-        }
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        if set.rows_affected() != 1 {
-            tx.roll_back().await?;
-            return Ok(false);
-        }
-        sqlx::query(sql::ADD_PENDING_TIDY_UP)
-            .bind(owner.kind())
-            .bind(owner.id())
-            .bind(before.millis())
-            .execute(&mut *tx)
+        let (statement, set) = match owner {
+            SessionOwner::Shopper(user_id) => (
+                sql::SET_SHOPPER_WATERMARK,
+                vec![params::text(user_id), params::millis(before)],
+            ),
+            SessionOwner::Client(client_id) => (
+                sql::SET_CLIENT_WATERMARK,
+                vec![params::millis(before), params::text(client_id)],
+            ),
+        };
+        let pending = vec![
+            params::text(owner.kind()),
+            params::text(owner.id()),
+            params::millis(before),
+        ];
+        self.write
+            .write(Notify::OtherProcesses, move |connection| {
+                if params::run(connection, statement, &set)? != 1 {
+                    return Ok((false, false));
+                }
+                params::run(connection, sql::ADD_PENDING_TIDY_UP, &pending)?;
+                Ok((true, true))
+            })
             .await
-            .map_err(store_error)?;
-        tx.commit(Notify::OtherProcesses).await?;
-        Ok(true)
     }
 
     async fn pending_tidy_ups(&self, limit: u32) -> Result<Vec<TidyUp>, StoreError> {
@@ -68,27 +68,26 @@ impl SessionAdminStore for SqliteStore {
             SessionOwner::Shopper(_) => sql::TIDY_UP_SHOPPER_SESSIONS,
             SessionOwner::Client(_) => sql::TIDY_UP_CLIENT_SESSIONS,
         };
-        let mut tx = self.write.begin().await?;
-        let marked = sqlx::query(statement)
-            .bind(now.millis())
-            .bind(tidy_up.owner.id())
-            .bind(tidy_up.before.millis())
-            .bind(i64::from(limit))
-            .execute(&mut *tx)
+        let mark = vec![
+            params::millis(now),
+            params::text(tidy_up.owner.id()),
+            params::millis(tidy_up.before),
+            params::integer(limit),
+        ];
+        let finish = vec![
+            params::text(tidy_up.owner.kind()),
+            params::text(tidy_up.owner.id()),
+            params::millis(tidy_up.before),
+        ];
+        self.write
+            .write(Notify::OtherProcesses, move |connection| {
+                let marked = params::run(connection, statement, &mark)? as u64;
+                if marked < u64::from(limit) {
+                    params::run(connection, sql::FINISH_TIDY_UP, &finish)?;
+                }
+                Ok((marked, true))
+            })
             .await
-            .map_err(store_error)?
-            .rows_affected();
-        if marked < u64::from(limit) {
-            sqlx::query(sql::FINISH_TIDY_UP)
-                .bind(tidy_up.owner.kind())
-                .bind(tidy_up.owner.id())
-                .bind(tidy_up.before.millis())
-                .execute(&mut *tx)
-                .await
-                .map_err(store_error)?;
-        }
-        tx.commit(Notify::OtherProcesses).await?;
-        Ok(marked)
     }
 
     async fn session_by_id(&self, session_id: &str) -> Result<Option<SessionLookup>, StoreError> {
@@ -121,29 +120,19 @@ impl SessionAdminStore for SqliteStore {
         session_id: &str,
         cart_id: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let done = self
-            .write
-            .execute(
-                sqlx::query(sql::SET_SESSION_CART)
-                    .bind(cart_id)
-                    .bind(session_id),
-                Notify::OtherProcesses,
-            )
+        let params = vec![params::optional_text(cart_id), params::text(session_id)];
+        let changed = self
+            .execute(Notify::OtherProcesses, sql::SET_SESSION_CART, params)
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(changed == 1)
     }
 
     async fn delete_expired_tokens(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
-        let done = self
-            .write
-            .execute(
-                sqlx::query(sql::DELETE_EXPIRED_ACCESS_TOKENS)
-                    .bind(now.millis())
-                    .bind(i64::from(limit)),
-                Notify::Nobody,
-            )
+        let params = vec![params::millis(now), params::integer(limit)];
+        let deleted = self
+            .execute(Notify::Nobody, sql::DELETE_EXPIRED_ACCESS_TOKENS, params)
             .await?;
-        Ok(done.rows_affected())
+        Ok(deleted as u64)
     }
 
     async fn delete_dead_sessions(
@@ -151,55 +140,69 @@ impl SessionAdminStore for SqliteStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<DeletedRows, StoreError> {
-        let mut tx = self.write.begin().await?;
-        // Read inside the write transaction, so no session can come back to life (or gain
-        // a token) between being picked and being deleted.
-        let mut dead: Vec<String> = sqlx::query_scalar(sql::EXPIRED_SESSIONS)
-            .bind(now.millis())
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
+        self.write
+            .write(Notify::Nobody, move |connection| {
+                let deleted = delete_dead_sessions(connection, now, limit)?;
+                Ok((deleted, true))
+            })
             .await
-            .map_err(store_error)?;
-        let room = u64::from(limit).saturating_sub(dead.len() as u64);
-        if room > 0 {
-            let revoked: Vec<String> = sqlx::query_scalar(sql::REVOKED_SESSIONS)
-                .bind(i64::try_from(room).unwrap_or(i64::MAX))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(store_error)?;
-            let mut seen: HashSet<String> = dead.iter().cloned().collect();
-            dead.extend(revoked.into_iter().filter(|id| seen.insert(id.clone())));
-        }
-
-        let mut budget = u64::from(limit);
-        let mut deleted = DeletedRows::default();
-        for session_id in &dead {
-            let tokens = sqlx::query(sql::DELETE_SESSION_TOKENS)
-                .bind(session_id)
-                .bind(i64::try_from(budget).unwrap_or(i64::MAX))
-                .execute(&mut *tx)
-                .await
-                .map_err(store_error)?
-                .rows_affected();
-            deleted.tokens += tokens;
-            budget = budget.saturating_sub(tokens);
-            if budget == 0 {
-                // This session keeps its remaining tokens until the next batch.
-                break;
-            }
-            let sessions = sqlx::query(sql::DELETE_SESSION_IF_EMPTY)
-                .bind(session_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(store_error)?
-                .rows_affected();
-            deleted.sessions += sessions;
-            budget = budget.saturating_sub(sessions);
-            if budget == 0 {
-                break;
-            }
-        }
-        tx.commit(Notify::Nobody).await?;
-        Ok(deleted)
     }
+}
+
+/// Read inside the write transaction, so no session can come back to life (or gain a
+/// token) between being picked and being deleted.
+fn delete_dead_sessions(
+    connection: &Connection,
+    now: Timestamp,
+    limit: u32,
+) -> rusqlite::Result<DeletedRows> {
+    let ids = |statement: &str, params: &[Value]| -> rusqlite::Result<Vec<String>> {
+        connection
+            .prepare_cached(statement)?
+            .query_map(rusqlite::params_from_iter(params), |row| row.get(0))?
+            .collect()
+    };
+    let mut dead = ids(
+        sql::EXPIRED_SESSIONS,
+        &[params::millis(now), params::integer(limit)],
+    )?;
+    let room = u64::from(limit).saturating_sub(dead.len() as u64);
+    if room > 0 {
+        let revoked = ids(
+            sql::REVOKED_SESSIONS,
+            &[Value::Integer(i64::try_from(room).unwrap_or(i64::MAX))],
+        )?;
+        let mut seen: HashSet<String> = dead.iter().cloned().collect();
+        dead.extend(revoked.into_iter().filter(|id| seen.insert(id.clone())));
+    }
+
+    let mut budget = u64::from(limit);
+    let mut deleted = DeletedRows::default();
+    for session_id in &dead {
+        let tokens = params::run(
+            connection,
+            sql::DELETE_SESSION_TOKENS,
+            &[
+                params::text(session_id),
+                Value::Integer(i64::try_from(budget).unwrap_or(i64::MAX)),
+            ],
+        )? as u64;
+        deleted.tokens += tokens;
+        budget = budget.saturating_sub(tokens);
+        if budget == 0 {
+            // This session keeps its remaining tokens until the next batch.
+            break;
+        }
+        let sessions = params::run(
+            connection,
+            sql::DELETE_SESSION_IF_EMPTY,
+            &[params::text(session_id)],
+        )? as u64;
+        deleted.sessions += sessions;
+        budget = budget.saturating_sub(sessions);
+        if budget == 0 {
+            break;
+        }
+    }
+    Ok(deleted)
 }

@@ -1,9 +1,8 @@
 //! Session tokens and the session changes that use them (`SessionJoinStore`): each
-//! change is one `BEGIN IMMEDIATE` transaction whose first statement re-checks its
-//! precondition and writes nothing when it no longer holds.
+//! change is one write of the writer thread (`writer.rs`) whose first statement re-checks
+//! its precondition and writes nothing more when it no longer holds.
 
 use async_trait::async_trait;
-use sqlx::SqliteConnection;
 use tessera_core::session::{SessionRecord, TokenRecord};
 use tessera_core::session_token::{SessionTokenLookup, SessionTokenRecord};
 use tessera_core::store::{SessionJoinStore, SessionStore};
@@ -13,70 +12,19 @@ use tessera_core::{StoreError, Timestamp};
 use super::error::store_error;
 use super::rows::{self, Columns};
 use super::writer::Notify;
-use super::{SqliteStore, bind_hash, sql};
-
-/// Inserts a session row on an open transaction.
-pub(super) async fn insert_session_row(
-    conn: &mut SqliteConnection,
-    session: &SessionRecord,
-) -> Result<(), StoreError> {
-    sqlx::query(sql::INSERT_SESSION)
-        .bind(&session.id)
-        .bind(&session.client_id)
-        .bind(&session.user_id)
-        .bind(&session.external_reference_id)
-        .bind(session.authenticated)
-        .bind(&session.locale)
-        .bind(&session.currency)
-        .bind(&session.cart_id)
-        .bind(&session.client_ip)
-        .bind(&session.session_tag)
-        .bind(session.created_at.millis())
-        .bind(session.last_accessed.millis())
-        .bind(session.expires_at.millis())
-        .bind(bind_hash(&session.newest_access))
-        .bind(session.revoked_at.map(Timestamp::millis))
-        .execute(conn)
-        .await
-        .map_err(store_error)?;
-    Ok(())
-}
-
-/// Inserts token rows on an open transaction.
-pub(super) async fn insert_token_rows<'t>(
-    conn: &mut SqliteConnection,
-    tokens: impl IntoIterator<Item = &'t TokenRecord>,
-) -> Result<(), StoreError> {
-    for token in tokens {
-        sqlx::query(sql::INSERT_TOKEN)
-            .bind(bind_hash(&token.hash))
-            .bind(token.kind.as_str())
-            .bind(&token.session_id)
-            .bind(&token.client_id)
-            .bind(token.issued_at.millis())
-            .bind(token.expires_at.millis())
-            .bind(token.revoked_at.map(Timestamp::millis))
-            .bind(token.consumed_at.map(Timestamp::millis))
-            .execute(&mut *conn)
-            .await
-            .map_err(store_error)?;
-    }
-    Ok(())
-}
+use super::{SqliteStore, bind_hash, params, sql};
 
 #[async_trait]
 impl SessionJoinStore for SqliteStore {
     async fn insert_session_token(&self, record: &SessionTokenRecord) -> Result<(), StoreError> {
-        self.write
-            .execute(
-                sqlx::query(sql::INSERT_SESSION_TOKEN)
-                    .bind(bind_hash(&record.hash))
-                    .bind(&record.client_id)
-                    .bind(&record.session_id)
-                    .bind(record.created_at.millis())
-                    .bind(record.expires_at.millis()),
-                Notify::Nobody,
-            )
+        let params = vec![
+            params::hash(&record.hash),
+            params::text(&record.client_id),
+            params::optional_text(record.session_id.as_deref()),
+            params::millis(record.created_at),
+            params::millis(record.expires_at),
+        ];
+        self.execute(Notify::Nobody, sql::INSERT_SESSION_TOKEN, params)
             .await?;
         Ok(())
     }
@@ -108,22 +56,23 @@ impl SessionJoinStore for SqliteStore {
         session: &SessionRecord,
         tokens: &[TokenRecord],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
-        let bound = sqlx::query(sql::BIND_SESSION_TOKEN)
-            .bind(&session.id)
-            .bind(bind_hash(hash))
-            .bind(previous)
-            .execute(&mut *tx)
+        let bind = vec![
+            params::text(&session.id),
+            params::hash(hash),
+            params::optional_text(previous),
+        ];
+        let session = params::session(session);
+        let tokens: Vec<_> = tokens.iter().map(params::token).collect();
+        self.write
+            .write(Notify::Nobody, move |connection| {
+                if params::run(connection, sql::BIND_SESSION_TOKEN, &bind)? != 1 {
+                    return Ok((false, false));
+                }
+                params::run(connection, sql::INSERT_SESSION, &session)?;
+                params::insert_tokens(connection, &tokens)?;
+                Ok((true, true))
+            })
             .await
-            .map_err(store_error)?;
-        if bound.rows_affected() != 1 {
-            tx.roll_back().await?;
-            return Ok(false);
-        }
-        insert_session_row(&mut tx, session).await?;
-        insert_token_rows(&mut tx, tokens).await?;
-        tx.commit(Notify::Nobody).await?;
-        Ok(true)
     }
 
     async fn add_session_tokens(
@@ -132,20 +81,17 @@ impl SessionJoinStore for SqliteStore {
         newest_access: &TokenHash,
         tokens: &[TokenRecord],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
-        let live = sqlx::query(sql::SET_NEWEST_ACCESS_IF_LIVE)
-            .bind(bind_hash(newest_access))
-            .bind(session_id)
-            .execute(&mut *tx)
+        let live = vec![params::hash(newest_access), params::text(session_id)];
+        let tokens: Vec<_> = tokens.iter().map(params::token).collect();
+        self.write
+            .write(Notify::Nobody, move |connection| {
+                if params::run(connection, sql::SET_NEWEST_ACCESS_IF_LIVE, &live)? != 1 {
+                    return Ok((false, false));
+                }
+                params::insert_tokens(connection, &tokens)?;
+                Ok((true, true))
+            })
             .await
-            .map_err(store_error)?;
-        if live.rows_affected() != 1 {
-            tx.roll_back().await?;
-            return Ok(false);
-        }
-        insert_token_rows(&mut tx, tokens).await?;
-        tx.commit(Notify::Nobody).await?;
-        Ok(true)
     }
 
     async fn upgrade_session(
@@ -155,27 +101,21 @@ impl SessionJoinStore for SqliteStore {
         session: &SessionRecord,
         tokens: &[TokenRecord],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
-        let ended = sqlx::query(sql::END_ANONYMOUS_SESSION)
-            .bind(now.millis())
-            .bind(previous)
-            .execute(&mut *tx)
+        let end = vec![params::millis(now), params::text(previous)];
+        let rebind = vec![params::text(&session.id), params::text(previous)];
+        let session = params::session(session);
+        let tokens: Vec<_> = tokens.iter().map(params::token).collect();
+        self.write
+            .write(Notify::OtherProcesses, move |connection| {
+                if params::run(connection, sql::END_ANONYMOUS_SESSION, &end)? != 1 {
+                    return Ok((false, false));
+                }
+                params::run(connection, sql::INSERT_SESSION, &session)?;
+                params::insert_tokens(connection, &tokens)?;
+                params::run(connection, sql::REBIND_SESSION_TOKENS, &rebind)?;
+                Ok((true, true))
+            })
             .await
-            .map_err(store_error)?;
-        if ended.rows_affected() != 1 {
-            tx.roll_back().await?;
-            return Ok(false);
-        }
-        insert_session_row(&mut tx, session).await?;
-        insert_token_rows(&mut tx, tokens).await?;
-        sqlx::query(sql::REBIND_SESSION_TOKENS)
-            .bind(&session.id)
-            .bind(previous)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        tx.commit(Notify::OtherProcesses).await?;
-        Ok(true)
     }
 
     async fn delete_expired_session_tokens(
@@ -183,16 +123,11 @@ impl SessionJoinStore for SqliteStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<u64, StoreError> {
-        let done = self
-            .write
-            .execute(
-                sqlx::query(sql::DELETE_EXPIRED_SESSION_TOKENS)
-                    .bind(now.millis())
-                    .bind(i64::from(limit)),
-                Notify::Nobody,
-            )
+        let params = vec![params::millis(now), params::integer(limit)];
+        let deleted = self
+            .execute(Notify::Nobody, sql::DELETE_EXPIRED_SESSION_TOKENS, params)
             .await?;
-        Ok(done.rows_affected())
+        Ok(deleted as u64)
     }
 
     async fn set_session_preferences(
@@ -201,16 +136,14 @@ impl SessionJoinStore for SqliteStore {
         locale: Option<&str>,
         currency: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let done = self
-            .write
-            .execute(
-                sqlx::query(sql::SET_SESSION_PREFERENCES)
-                    .bind(locale)
-                    .bind(currency)
-                    .bind(session_id),
-                Notify::OtherProcesses,
-            )
+        let params = vec![
+            params::optional_text(locale),
+            params::optional_text(currency),
+            params::text(session_id),
+        ];
+        let changed = self
+            .execute(Notify::OtherProcesses, sql::SET_SESSION_PREFERENCES, params)
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(changed == 1)
     }
 }

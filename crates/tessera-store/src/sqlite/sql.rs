@@ -140,8 +140,18 @@ pub(crate) const TOUCH_SESSION: &str =
 /// Takes the write lock at once, so a transaction never fails half-way on a lock it could
 /// not upgrade to; waits up to `busy_timeout` for it.
 pub(crate) const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
+
 pub(crate) const COMMIT: &str = "COMMIT";
+
 pub(crate) const ROLLBACK: &str = "ROLLBACK";
+
+/// Each write of a batch runs inside this savepoint, so that one failing write is undone
+/// without the others (`writer.rs`).
+pub(crate) const SAVEPOINT_WRITE: &str = "SAVEPOINT write";
+
+pub(crate) const RELEASE_WRITE: &str = "RELEASE write";
+
+pub(crate) const ROLLBACK_TO_WRITE: &str = "ROLLBACK TO write";
 
 pub(crate) const QUICK_CHECK: &str = "PRAGMA quick_check";
 /// Takes the write lock and lets it go, writing nothing: fails on a connection SQLite

@@ -1,31 +1,39 @@
-//! The only way to write: every write statement and write transaction of the store runs
-//! through [`Writer`], whose methods return only once the write is on disk (the
-//! durability barrier) and, for a write other processes must hear of, once the `-changes`
-//! counter has been bumped.
+//! The only way to write: every write of the store is handed, whole, to one OS thread that
+//! owns the single writer connection (a plain `rusqlite` connection), and [`Writer::write`]
+//! returns only once the write is on disk (the durability barrier) and, for a write other
+//! processes must hear of, once the `-changes` counter has been bumped.
+//!
+//! The thread takes every write queued so far and runs them back to back inside one
+//! `BEGIN IMMEDIATE` transaction, each in a savepoint of its own, so that a write whose
+//! statement fails (a uniqueness conflict) is undone alone while the others stay; then it
+//! commits once and answers each write. One hand-off per batch replaces the four to six
+//! round trips per write that a driver running one statement at a time costs, and the
+//! batch's rows share one commit's WAL frames.
 //!
 //! The connection runs with `synchronous=NORMAL`, so a commit in WAL mode does not fsync.
-//! Instead each acknowledged write waits for the next `fdatasync` of the `-wal` file, and
-//! one fsync answers every write that committed before it started (group commit): a
-//! request never waits for more than the fsync in progress plus its own, and concurrent
-//! writers share the cost. SQLite itself syncs the WAL before each checkpoint and the
-//! database after it, so a commit that a checkpoint moved out of the WAL is on disk too.
+//! Instead each write, once its batch committed, waits for the next `fdatasync` of the
+//! `-wal` file, and one fsync answers every write that committed before it started (group
+//! commit): the thread goes on with the next batch while the last one's fsync runs, and a
+//! request never waits for more than the fsync in progress plus its own. SQLite itself
+//! syncs the WAL before each checkpoint and the database after it, so a commit that a
+//! checkpoint moved out of the WAL is on disk too.
 
 use std::fs::File;
-use std::ops::{Deref, DerefMut};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqlitePool, SqliteQueryResult};
-use sqlx::{Sqlite, query::Query};
+use rusqlite::{Connection, OpenFlags};
 use tessera_core::StoreError;
 use tokio::sync::oneshot;
 
 use super::changes::ChangeFile;
 use super::checkpoint::Checkpoints;
-use super::error::{self, store_error};
+use super::error::rusqlite_error;
 use super::sql;
 
 /// Whether other processes on the same file must hear of a write (`ChangeSignal`).
@@ -39,173 +47,493 @@ pub(super) enum Notify {
     Nobody,
 }
 
-/// The single writer connection, the durability barrier and the change counter.
+/// The most writes one transaction takes: bounds how long the first of them waits for the
+/// last.
+const MOST_PER_BATCH: usize = 512;
+
+/// Statements the thread keeps prepared: every write statement of the store, and then some.
+const PREPARED_STATEMENTS: usize = 128;
+
+/// How the writer thread opens (and, after a failure, reopens) its connection.
+#[derive(Debug, Clone)]
+pub(super) struct Opener {
+    pub(super) path: PathBuf,
+    pub(super) busy_timeout: Duration,
+    pub(super) journal_size_limit: u64,
+}
+
+impl Opener {
+    fn open(&self) -> rusqlite::Result<Connection> {
+        // No CREATE: a file deleted under a running store must not come back empty.
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(self.busy_timeout)?;
+        connection.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS);
+        // Checkpoints run beside the writer, not inside its commits (`checkpoint.rs`); a
+        // WAL that grew during a burst is cut back to `journal_size_limit` when it starts
+        // again.
+        connection.execute_batch(&format!(
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {}",
+            self.journal_size_limit
+        ))?;
+        let journal: String =
+            connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        let synchronous: i64 = connection.query_row(sql::SYNCHRONOUS, [], |row| row.get(0))?;
+        let foreign_keys: i64 = connection.query_row(sql::FOREIGN_KEYS, [], |row| row.get(0))?;
+        if !journal.eq_ignore_ascii_case("wal") || synchronous != 1 || foreign_keys != 1 {
+            return Err(own_error(
+                "the writer connection refused journal_mode=WAL, synchronous=NORMAL or \
+                 foreign_keys=ON",
+            ));
+        }
+        // SQLite opens a file it cannot open for writing (`chattr +i`, a read-only mount)
+        // read-only without a word, and such a writer would refuse every write for good,
+        // even after the file became writable. A write transaction fails at once on a
+        // read-only connection: the thread then drops it and opens a fresh one at the next
+        // batch, which answers 503 in the meantime.
+        connection.execute_batch(sql::PROBE_WRITE_LOCK)?;
+        Ok(connection)
+    }
+}
+
+/// The writer thread's queue, the durability barrier and the checkpoint task.
 #[derive(Debug, Clone)]
 pub(super) struct Writer {
-    /// Exactly one connection: SQLite admits one writer at a time anyway, and queueing in
-    /// the pool is cheaper and fairer than SQLite's busy-wait.
-    pool: SqlitePool,
+    jobs: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     barrier: Arc<SyncBarrier>,
-    changes: Option<Arc<ChangeFile>>,
-    checkpoints: Arc<Checkpoints>,
+    checkpoints: Checkpoints,
+    closed: AtomicBool,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Writer {
-    pub(super) fn new(
-        pool: SqlitePool,
-        database: &Path,
+    /// Starts the writer thread, which opens its connection at once: an error opening it
+    /// is returned here. `checkpoint` is the checkpoint task's own connection.
+    pub(super) async fn start(
+        opener: Opener,
         changes: Option<Arc<ChangeFile>>,
-        checkpoints: Checkpoints,
-    ) -> Self {
-        Self {
-            pool,
-            barrier: Arc::new(SyncBarrier::new(database)),
-            changes,
-            checkpoints: Arc::new(checkpoints),
-        }
-    }
-
-    /// Runs one write statement in autocommit mode, which takes the write lock before it
-    /// starts as `BEGIN IMMEDIATE` does.
-    pub(super) async fn execute(
-        &self,
-        query: Query<'_, Sqlite, SqliteArguments>,
-        notify: Notify,
-    ) -> Result<SqliteQueryResult, StoreError> {
-        let mut connection = self.pool.acquire().await.map_err(store_error)?;
-        let done = match query.execute(&mut *connection).await {
-            Ok(done) => done,
-            Err(error) => {
-                if error::may_break_the_connection(&error) {
-                    // See `WriteTx`: the connection may never write again.
-                    connection.close_on_drop();
+        checkpoint: sqlx::SqlitePool,
+    ) -> Result<Self, StoreError> {
+        let (jobs, queue) = mpsc::channel();
+        let (opened, first) = oneshot::channel();
+        let barrier = Arc::new(SyncBarrier::new(&opener.path));
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn({
+                move || {
+                    let connection = opener.open();
+                    let failed = connection.as_ref().err().map(rusqlite_error);
+                    let _ = opened.send(failed);
+                    if let Ok(connection) = connection {
+                        WriterThread {
+                            opener,
+                            connection: Some(connection),
+                            changes,
+                        }
+                        .run(&queue);
+                    }
                 }
-                return Err(store_error(error));
-            }
-        };
-        // Free for the next write before this one waits for its fsync.
-        drop(connection);
-        // A statement that matched no row changed nothing another process could miss.
-        let changed = done.rows_affected() > 0;
-        self.acknowledge(notify, changed).await?;
-        Ok(done)
-    }
-
-    /// Opens a `BEGIN IMMEDIATE` transaction; dropping it rolls it back.
-    pub(super) async fn begin(&self) -> Result<WriteTx<'_>, StoreError> {
-        let mut connection = self.pool.acquire().await.map_err(store_error)?;
-        sqlx::raw_sql(sql::BEGIN_IMMEDIATE)
-            .execute(&mut *connection)
-            .await
-            .map_err(store_error)?;
-        Ok(WriteTx {
-            connection,
-            finished: false,
-            writer: self,
+            })
+            .map_err(|error| {
+                StoreError::Unavailable(format!("cannot start the writer thread: {error}"))
+            })?;
+        let failed = first.await.unwrap_or_else(|_| {
+            Some(StoreError::Unavailable(
+                "the writer thread stopped".to_owned(),
+            ))
+        });
+        if let Some(error) = failed {
+            let _ = thread.join();
+            checkpoint.close().await;
+            return Err(error);
+        }
+        let checkpoints = Checkpoints::start(checkpoint, Runner { jobs: jobs.clone() });
+        Ok(Self {
+            jobs,
+            shared: Arc::new(Shared {
+                barrier,
+                checkpoints,
+                closed: AtomicBool::new(false),
+                thread: Mutex::new(Some(thread)),
+            }),
         })
     }
 
-    /// Waits until every write committed so far is on disk, and tells other processes
-    /// about a change; either failing fails the write (it may be lost, or other processes
-    /// may keep serving what it changed).
-    async fn acknowledge(&self, notify: Notify, changed: bool) -> Result<(), StoreError> {
-        self.checkpoints.written();
-        let bumped = async {
-            match (&self.changes, notify, changed) {
-                (Some(changes), Notify::OtherProcesses, true) => changes.bump().await,
-                _ => Ok(()),
-            }
-        };
-        let (bumped, synced) = tokio::join!(bumped, self.barrier.wait());
-        synced.and(bumped)
+    /// Runs `work` on the writer connection inside the thread's current transaction and
+    /// returns its value once the transaction committed and is on disk. `work` answers its
+    /// value and whether it changed a row; an error undoes its statements alone. A
+    /// precondition that no longer holds is a value like any other, and waits for the disk
+    /// all the same: it rests on rows an earlier write committed.
+    pub(super) async fn write<T, F>(&self, notify: Notify, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<(T, bool)> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let job = Job::Write(Box::new(Queued {
+            work: Some(work),
+            value: None,
+            notify,
+            answer,
+        }));
+        self.jobs.send(job).map_err(|_| closed())?;
+        let value = answered.await.map_err(|_| stopped())??;
+        self.shared.checkpoints.written();
+        self.shared.barrier.wait().await?;
+        Ok(value)
     }
 
     /// Waits until every write committed so far is on disk.
     pub(super) async fn sync(&self) -> Result<(), StoreError> {
-        self.barrier.wait().await
+        self.shared.barrier.wait().await
     }
 
     pub(super) fn is_closed(&self) -> bool {
-        self.pool.is_closed()
+        self.shared.closed.load(Ordering::Relaxed)
     }
 
     pub(super) async fn close(&self) {
-        // The writer's connection last: when the last connection closes, SQLite
-        // checkpoints the whole WAL and removes it.
-        self.checkpoints.stop().await;
-        self.pool.close().await;
-    }
-}
-
-/// A write transaction on the writer connection. Finish it with [`WriteTx::commit`], or
-/// with [`WriteTx::roll_back`] when its precondition no longer holds.
-///
-/// Dropped unfinished (an error, or a request that went away), it closes its connection,
-/// which rolls the transaction back, and the next write opens a fresh one. After some
-/// faults a connection can no longer write even once the fault clears: one that SQLite
-/// opened during a `chattr +i` can answer every later write `SQLITE_READONLY`, although its
-/// `BEGIN IMMEDIATE` succeeds. Replacing the connection after any failed write costs a
-/// reconnect on a path that is already failing, and writes recover as soon as the file
-/// does.
-pub(super) struct WriteTx<'w> {
-    connection: PoolConnection<Sqlite>,
-    finished: bool,
-    writer: &'w Writer,
-}
-
-impl WriteTx<'_> {
-    /// Commits, then waits for the barrier (and bumps the change counter).
-    pub(super) async fn commit(mut self, notify: Notify) -> Result<(), StoreError> {
-        self.end(sql::COMMIT).await?;
-        let writer = self.writer;
-        // Free for the next write before this one waits for its fsync.
-        drop(self);
-        writer.acknowledge(notify, true).await
-    }
-
-    /// Rolls back a transaction that wrote nothing, then waits for the barrier all the
-    /// same: its answer ("no longer holds") rests on rows another write committed, and
-    /// must not go out before they are on disk.
-    pub(super) async fn roll_back(mut self) -> Result<(), StoreError> {
-        self.end(sql::ROLLBACK).await?;
-        let writer = self.writer;
-        // Free for the next write before this one waits for its fsync.
-        drop(self);
-        writer.sync().await
-    }
-
-    /// Runs `COMMIT` or `ROLLBACK`; a failure leaves the transaction unfinished, so the
-    /// connection is closed when `self` is dropped.
-    async fn end(&mut self, statement: &'static str) -> Result<(), StoreError> {
-        sqlx::raw_sql(statement)
-            .execute(&mut *self.connection)
-            .await
-            .map_err(store_error)?;
-        self.finished = true;
-        Ok(())
-    }
-}
-
-impl Drop for WriteTx<'_> {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.connection.close_on_drop();
+        self.shared.closed.store(true, Ordering::Relaxed);
+        self.shared.checkpoints.stop().await;
+        // The thread answers what is queued before the stop, then closes the connection:
+        // when the last connection closes, SQLite checkpoints the whole WAL and removes it.
+        let _ = self.jobs.send(Job::Stop);
+        let thread = lock(&self.shared.thread).take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
     }
 }
 
-impl Deref for WriteTx<'_> {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
-        &self.connection
+/// `StoreError` is not `Clone`; one failure answers every write of a batch.
+fn copy(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
+        StoreError::Conflict(message) => StoreError::Conflict(message.clone()),
+        StoreError::Corrupt(message) => StoreError::Corrupt(message.clone()),
     }
 }
 
-impl DerefMut for WriteTx<'_> {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.connection
+fn closed() -> StoreError {
+    StoreError::Unavailable("the store is closed".to_owned())
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the writer thread stopped".to_owned())
+}
+
+/// Runs a closure on the writer connection outside any write: the checkpoint that must
+/// not race the writer's appends.
+#[derive(Debug, Clone)]
+pub(super) struct Runner {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Runner {
+    /// `PRAGMA wal_checkpoint(PASSIVE)` on the writer connection; the frames in the WAL and
+    /// how many of them are now in the database file.
+    pub(super) async fn checkpoint(&self) -> Result<(i64, i64), StoreError> {
+        let (answer, answered) = oneshot::channel();
+        let job = Job::Run(Box::new(move |connection: &Connection| {
+            let done = connection
+                .query_row(sql::WAL_CHECKPOINT_PASSIVE, [], |row| {
+                    Ok((row.get(1)?, row.get(2)?))
+                })
+                .map_err(|error| rusqlite_error(&error));
+            let _ = answer.send(done);
+        }));
+        self.jobs.send(job).map_err(|_| closed())?;
+        answered.await.map_err(|_| stopped())?
     }
+}
+
+enum Job {
+    Write(Box<dyn QueuedWrite>),
+    /// Run between batches, outside any transaction; not run when the connection cannot
+    /// be opened.
+    Run(Box<dyn FnOnce(&Connection) + Send>),
+    Stop,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Write(_) => "Job::Write",
+            Self::Run(_) => "Job::Run",
+            Self::Stop => "Job::Stop",
+        })
+    }
+}
+
+/// A write waiting in the queue, its value kept from when it ran until its batch commits.
+trait QueuedWrite: Send {
+    /// Runs the write's statements; whether other processes must hear of it.
+    fn run(&mut self, connection: &Connection) -> rusqlite::Result<bool>;
+    fn answer(self: Box<Self>, outcome: Result<(), StoreError>);
+}
+
+struct Queued<T, F> {
+    work: Option<F>,
+    value: Option<T>,
+    notify: Notify,
+    answer: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> QueuedWrite for Queued<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> rusqlite::Result<(T, bool)> + Send,
+{
+    fn run(&mut self, connection: &Connection) -> rusqlite::Result<bool> {
+        let Some(work) = self.work.take() else {
+            return Err(own_error("a write ran twice"));
+        };
+        let (value, changed) = work(connection)?;
+        self.value = Some(value);
+        Ok(changed && self.notify == Notify::OtherProcesses)
+    }
+
+    fn answer(self: Box<Self>, outcome: Result<(), StoreError>) {
+        let answer = match (outcome, self.value) {
+            (Ok(()), Some(value)) => Ok(value),
+            (Ok(()), None) => Err(StoreError::Unavailable(
+                "a write was answered before it ran".to_owned(),
+            )),
+            (Err(error), _) => Err(error),
+        };
+        // A caller that went away no longer needs its answer; its write stands.
+        let _ = self.answer.send(answer);
+    }
+}
+
+struct WriterThread {
+    opener: Opener,
+    /// `None` after a failure that may have left the connection unusable; reopened at the
+    /// next batch.
+    connection: Option<Connection>,
+    changes: Option<Arc<ChangeFile>>,
+}
+
+impl WriterThread {
+    fn run(mut self, queue: &mpsc::Receiver<Job>) {
+        let mut stop = false;
+        while !stop {
+            let Ok(first) = queue.recv() else {
+                return;
+            };
+            let mut writes = Vec::new();
+            let mut runs = Vec::new();
+            let mut next = Some(first);
+            while let Some(job) = next {
+                match job {
+                    Job::Write(write) => writes.push(write),
+                    Job::Run(run) => runs.push(run),
+                    Job::Stop => stop = true,
+                }
+                next = if writes.len() < MOST_PER_BATCH {
+                    queue.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            if !writes.is_empty() {
+                self.write_batch(writes);
+            }
+            for run in runs {
+                if let Ok(connection) = self.connection() {
+                    run(connection);
+                }
+            }
+        }
+    }
+
+    fn connection(&mut self) -> Result<&Connection, StoreError> {
+        if self.connection.is_none() {
+            let opened = self.opener.open().map_err(|error| {
+                tracing::warn!(%error, "cannot open the SQLite writer connection");
+                rusqlite_error(&error)
+            })?;
+            self.connection = Some(opened);
+        }
+        self.connection.as_ref().ok_or_else(stopped)
+    }
+
+    fn write_batch(&mut self, writes: Vec<Box<dyn QueuedWrite>>) {
+        let started = Instant::now();
+        let size = writes.len();
+        let outcome = match self.connection() {
+            Ok(connection) => Self::transaction(connection, writes),
+            Err(error) => Batch::Failed {
+                error,
+                writes,
+                keep_connection: false,
+            },
+        };
+        match outcome {
+            Batch::Committed { written } => {
+                let told = written.iter().filter(|(_, told)| *told).count() as u64;
+                let bumped = match &self.changes {
+                    Some(changes) if told > 0 => changes.bump(told),
+                    _ => Ok(()),
+                };
+                for (write, told) in written {
+                    write.answer(match (&bumped, told) {
+                        (Err(error), true) => Err(copy(error)),
+                        _ => Ok(()),
+                    });
+                }
+            }
+            Batch::Failed {
+                error,
+                writes,
+                keep_connection,
+            } => {
+                if !keep_connection {
+                    // SQLite may have rolled back on its own (a full disk, an I/O error)
+                    // or left the file read-only; a fresh connection starts clean.
+                    self.connection = None;
+                }
+                for write in writes {
+                    write.answer(Err(copy(&error)));
+                }
+            }
+        }
+        metrics::histogram!("tessera_sqlite_write_batch_size").record(size as f64);
+        metrics::histogram!("tessera_sqlite_write_batch_seconds")
+            .record(started.elapsed().as_secs_f64());
+    }
+
+    /// Runs every write in one transaction and commits it.
+    fn transaction(connection: &Connection, writes: Vec<Box<dyn QueuedWrite>>) -> Batch {
+        if let Err(error) = execute(connection, sql::BEGIN_IMMEDIATE) {
+            return Batch::Failed {
+                // A lock held elsewhere past `busy_timeout` leaves this connection as good
+                // as it was.
+                keep_connection: is_busy(&error),
+                error: rusqlite_error(&error),
+                writes,
+            };
+        }
+        let mut written = Vec::with_capacity(writes.len());
+        let mut writes = writes.into_iter();
+        while let Some(mut write) = writes.next() {
+            let ran =
+                execute(connection, sql::SAVEPOINT_WRITE).and_then(|()| write.run(connection));
+            match ran {
+                Ok(told) => {
+                    if let Err(error) = execute(connection, sql::RELEASE_WRITE) {
+                        return failed(connection, &error, written, write, writes);
+                    }
+                    written.push((write, told));
+                }
+                Err(error) if connection.is_autocommit() => {
+                    // SQLite rolled the whole transaction back: the writes before this one
+                    // are gone with it.
+                    return failed(connection, &error, written, write, writes);
+                }
+                Err(error) if may_break_the_connection(&error) => {
+                    // A read-only file, an I/O error, a full disk: the other writes of the
+                    // batch would meet it too, and the connection may never write again
+                    // (one opened during a `chattr +i` answered every later write
+                    // SQLITE_READONLY once the file was writable, although its
+                    // `BEGIN IMMEDIATE` succeeded). Fail the batch, start afresh.
+                    return failed(connection, &error, written, write, writes);
+                }
+                Err(error) => {
+                    if let Err(undo) = execute(connection, sql::ROLLBACK_TO_WRITE)
+                        .and_then(|()| execute(connection, sql::RELEASE_WRITE))
+                    {
+                        return failed(connection, &undo, written, write, writes);
+                    }
+                    write.answer(Err(rusqlite_error(&error)));
+                }
+            }
+        }
+        if let Err(error) = execute(connection, sql::COMMIT) {
+            let _ = execute(connection, sql::ROLLBACK);
+            return Batch::Failed {
+                error: rusqlite_error(&error),
+                writes: written.into_iter().map(|(write, _)| write).collect(),
+                keep_connection: false,
+            };
+        }
+        Batch::Committed { written }
+    }
+}
+
+enum Batch {
+    Committed {
+        /// Each write, and whether other processes must hear of it.
+        written: Vec<(Box<dyn QueuedWrite>, bool)>,
+    },
+    Failed {
+        error: StoreError,
+        writes: Vec<Box<dyn QueuedWrite>>,
+        keep_connection: bool,
+    },
+}
+
+/// A failure that ends the whole transaction: rolls back what is left of it and fails
+/// every write of the batch.
+fn failed(
+    connection: &Connection,
+    error: &rusqlite::Error,
+    written: Vec<(Box<dyn QueuedWrite>, bool)>,
+    current: Box<dyn QueuedWrite>,
+    rest: impl Iterator<Item = Box<dyn QueuedWrite>>,
+) -> Batch {
+    if !connection.is_autocommit() {
+        let _ = execute(connection, sql::ROLLBACK);
+    }
+    Batch::Failed {
+        error: rusqlite_error(error),
+        writes: written
+            .into_iter()
+            .map(|(write, _)| write)
+            .chain(std::iter::once(current))
+            .chain(rest)
+            .collect(),
+        keep_connection: false,
+    }
+}
+
+/// An error of the writer's own, reported as SQLite's generic error.
+fn own_error(message: &str) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+        Some(message.to_owned()),
+    )
+}
+
+fn execute(connection: &Connection, statement: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(statement)?.execute([])?;
+    Ok(())
+}
+
+/// Whether a failed statement may have left the connection unable to write again, as
+/// opposed to a refusal that leaves it as it was (a broken uniqueness rule).
+fn may_break_the_connection(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(
+            rusqlite::ErrorCode::ReadOnly
+                | rusqlite::ErrorCode::SystemIoFailure
+                | rusqlite::ErrorCode::DiskFull
+                | rusqlite::ErrorCode::CannotOpen
+        )
+    )
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
 }
 
 type SyncAnswer = Result<(), String>;
