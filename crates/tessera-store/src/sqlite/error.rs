@@ -45,22 +45,22 @@ pub(crate) fn describe(error: &dyn DatabaseError) -> String {
     )
 }
 
+/// Sorts a SQLite failure by its extended result `code`: a uniqueness rule, a damaged
+/// file, or anything else (unavailable).
+fn classify(code: i32, described: String) -> StoreError {
+    match code {
+        SQLITE_CONSTRAINT_PRIMARYKEY | SQLITE_CONSTRAINT_UNIQUE => StoreError::Conflict(described),
+        _ if matches!(code & 0xff, SQLITE_CORRUPT | SQLITE_NOTADB) => {
+            StoreError::Corrupt(described)
+        }
+        _ => StoreError::Unavailable(described),
+    }
+}
+
 /// Maps any driver error from a store operation.
 pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
     match error {
-        sqlx::Error::Database(db) => {
-            let code = extended_code(db.as_ref());
-            let described = describe(db.as_ref());
-            match code {
-                SQLITE_CONSTRAINT_PRIMARYKEY | SQLITE_CONSTRAINT_UNIQUE => {
-                    StoreError::Conflict(described)
-                }
-                _ if matches!(code & 0xff, SQLITE_CORRUPT | SQLITE_NOTADB) => {
-                    StoreError::Corrupt(described)
-                }
-                _ => StoreError::Unavailable(described),
-            }
-        }
+        sqlx::Error::Database(db) => classify(extended_code(db.as_ref()), describe(db.as_ref())),
         sqlx::Error::ColumnDecode { index, .. } => {
             StoreError::Corrupt(format!("column {index} holds a value that cannot be read"))
         }
@@ -99,15 +99,7 @@ pub(crate) fn rusqlite_error(error: &rusqlite::Error) -> StoreError {
                 primary_name(code & 0xff),
                 message.clone().unwrap_or_else(|| failure.to_string())
             );
-            match code {
-                SQLITE_CONSTRAINT_PRIMARYKEY | SQLITE_CONSTRAINT_UNIQUE => {
-                    StoreError::Conflict(described)
-                }
-                _ if matches!(code & 0xff, SQLITE_CORRUPT | SQLITE_NOTADB) => {
-                    StoreError::Corrupt(described)
-                }
-                _ => StoreError::Unavailable(described),
-            }
+            classify(code, described)
         }
         rusqlite::Error::FromSqlConversionFailure(index, ..)
         | rusqlite::Error::InvalidColumnType(index, ..)
