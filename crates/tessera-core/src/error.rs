@@ -84,7 +84,7 @@ pub enum BearerError {
 }
 
 /// What a store reports when it cannot do what was asked.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The store cannot be reached or cannot take the write now (locked, full, read-only,
     /// down). Callers answer 503 and never pretend the write happened.

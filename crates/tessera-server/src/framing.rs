@@ -189,12 +189,7 @@ impl FramingReader {
                     };
                 }
                 Position::Body(left) => {
-                    let left = skip(&mut bytes, left);
-                    self.position = if left == 0 {
-                        Position::Head
-                    } else {
-                        Position::Body(left)
-                    };
+                    self.position = skip(&mut bytes, left, Position::Body, Position::Head);
                 }
                 Position::ChunkSize => {
                     let (consumed, size) = self.buffer_until_complete(
@@ -213,12 +208,8 @@ impl FramingReader {
                     };
                 }
                 Position::ChunkData(left) => {
-                    let left = skip(&mut bytes, left);
-                    self.position = if left == 0 {
-                        Position::ChunkSize
-                    } else {
-                        Position::ChunkData(left)
-                    };
+                    self.position =
+                        skip(&mut bytes, left, Position::ChunkData, Position::ChunkSize);
                 }
                 Position::Trailers { mut line_bytes } => {
                     let mut consumed = bytes.len();
@@ -309,12 +300,21 @@ impl FramingReader {
     }
 }
 
-/// Takes up to `left` bytes off the front of `bytes`; returns how many are left to take.
-fn skip(bytes: &mut &[u8], left: u64) -> u64 {
+/// Takes up to `left` bytes off the front of `bytes`; returns `unfinished` with what is
+/// left to take, or `finished` once nothing is.
+fn skip(
+    bytes: &mut &[u8],
+    left: u64,
+    unfinished: fn(u64) -> Position,
+    finished: Position,
+) -> Position {
     let skipped = left.min(bytes.len() as u64);
     // `skipped` is at most `bytes.len()`, so it fits a `usize`.
     *bytes = &bytes[usize::try_from(skipped).unwrap_or(bytes.len())..];
-    left - skipped
+    match left - skipped {
+        0 => finished,
+        left => unfinished(left),
+    }
 }
 
 /// What a buffered element turned out to be.

@@ -213,15 +213,6 @@ impl Writer {
     }
 }
 
-/// `StoreError` is not `Clone`; one failure answers every write of a batch.
-fn copy(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
-        StoreError::Conflict(message) => StoreError::Conflict(message.clone()),
-        StoreError::Corrupt(message) => StoreError::Corrupt(message.clone()),
-    }
-}
-
 fn closed() -> StoreError {
     StoreError::Unavailable("the store is closed".to_owned())
 }
@@ -386,7 +377,7 @@ impl WriterThread {
                 };
                 for (write, told) in written {
                     write.answer(match (&bumped, told) {
-                        (Err(error), true) => Err(copy(error)),
+                        (Err(error), true) => Err(error.clone()),
                         _ => Ok(()),
                     });
                 }
@@ -402,7 +393,7 @@ impl WriterThread {
                     self.connection = None;
                 }
                 for write in writes {
-                    write.answer(Err(copy(&error)));
+                    write.answer(Err(error.clone()));
                 }
             }
         }
