@@ -1,11 +1,23 @@
 //! Token format, MAC keys and hashing (API.md §7).
 //!
 //! A token reads `tsa_<kid>_<payload>` (access) or `tsr_<kid>_<payload>` (refresh). The
-//! payload is unpadded base64url of 32 random bytes from the OS generator followed by the
-//! first 16 bytes of HMAC-SHA256 over the prefix, key id and random bytes, keyed with the
-//! key named by `kid`. The MAC is checked before any store access, so garbage and forged
-//! rows never reach or satisfy the store. The store keeps only [`TokenHash`], the SHA-256
-//! of the whole token string.
+//! payload is unpadded base64url of the wall clock's milliseconds at minting (6 bytes, big
+//! endian), 32 random bytes from the OS generator, and the first 16 bytes of HMAC-SHA256
+//! over the prefix, key id, time and random bytes, keyed with the key named by `kid`. The
+//! MAC is checked before any store access, so garbage and forged rows never reach or
+//! satisfy the store. The store keeps only [`TokenHash`]: the 6 time bytes followed by the
+//! first 26 bytes of the SHA-256 of the whole token string.
+//!
+//! Why the time leads the store key: the tokens table is a b-tree on that key. With a
+//! plain hash every new token lands on a random page, so a batch of writes dirties (and
+//! writes to the WAL) one page per token, and a large table's inserts read cold pages;
+//! keys that grow with time append to the newest pages instead. The 26 hash bytes keep
+//! keys unique and unforgeable, and the time tells a reader of the store only what its
+//! `issued_at` column already says.
+//!
+//! Tokens minted before the time was added carry a 64-character payload without it (32
+//! random bytes and the tag) and are stored under the plain SHA-256 of the token; they
+//! keep verifying, under that key, until they expire.
 
 use std::fmt;
 
@@ -21,9 +33,14 @@ use crate::secret::Secret;
 
 type HmacSha256 = Hmac<Sha256>;
 
+const TIME_LEN: usize = 6;
 const RANDOM_LEN: usize = 32;
 const MAC_LEN: usize = 16;
-const PAYLOAD_CHARS: usize = 64; // base64 of RANDOM_LEN + MAC_LEN = 48 bytes
+/// Bytes under the MAC: the minting time, then the random bytes.
+const SIGNED_LEN: usize = TIME_LEN + RANDOM_LEN;
+const PAYLOAD_CHARS: usize = 72; // base64 of SIGNED_LEN + MAC_LEN = 54 bytes
+/// The payload of a token minted before the time was added: RANDOM_LEN + MAC_LEN bytes.
+const UNTIMED_PAYLOAD_CHARS: usize = 64;
 const KEY_LEN: usize = 32;
 const MAX_KID_LEN: usize = 16;
 /// No well-formed token is longer; anything longer is refused before any parsing work.
@@ -72,20 +89,48 @@ impl TokenKind {
     }
 }
 
-/// SHA-256 of a token string: what the store keeps instead of the token.
+/// What the store keeps instead of a token: a hash of the token string (see the module
+/// documentation for its two forms).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TokenHash(pub [u8; 32]);
 
 impl TokenHash {
-    /// Hashes a token string.
+    /// The plain SHA-256 of a string: the key of session tokens, and of access and
+    /// refresh tokens minted before their payload carried the time.
     pub fn of(token: &str) -> Self {
         TokenHash(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// The key of a timed token: its time bytes, then the leading bytes of its SHA-256.
+    fn timed(time: &[u8; TIME_LEN], token: &str) -> Self {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut key = [0u8; 32];
+        key[..TIME_LEN].copy_from_slice(time);
+        key[TIME_LEN..].copy_from_slice(&digest[..32 - TIME_LEN]);
+        TokenHash(key)
+    }
+
+    /// The store key of an access or refresh token string, from its shape alone (no MAC
+    /// check): for tools and tests that look a known token up in a store.
+    pub fn of_token(token: &str) -> Self {
+        let payload = token.splitn(3, '_').nth(2).unwrap_or(token);
+        let mut decoded = [0u8; SIGNED_LEN + MAC_LEN];
+        match URL_SAFE_NO_PAD.decode_slice(payload, &mut decoded) {
+            Ok(written) if payload.len() == PAYLOAD_CHARS && written == decoded.len() => {
+                let mut time = [0u8; TIME_LEN];
+                time.copy_from_slice(&decoded[..TIME_LEN]);
+                Self::timed(&time, token)
+            }
+            _ => Self::of(token),
+        }
     }
 }
 
 impl fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TokenHash({}…)", crate::id::hex_lower(&self.0[..4]))
+        // The last bytes: the leading ones of a timed key are the same for every token of
+        // a millisecond.
+        write!(f, "TokenHash(…{})", crate::id::hex_lower(&self.0[28..]))
     }
 }
 
@@ -229,17 +274,19 @@ impl TokenKeys {
             .keys
             .first()
             .ok_or_else(|| StoreError::Unavailable("no token key configured".to_owned()))?;
-        let mut payload = [0u8; RANDOM_LEN + MAC_LEN];
-        random_bytes(&mut payload[..RANDOM_LEN])?;
-        let tag = tag(key, kind.prefix(), &payload[..RANDOM_LEN]);
-        payload[RANDOM_LEN..].copy_from_slice(&tag);
+        let mut payload = [0u8; SIGNED_LEN + MAC_LEN];
+        let time = crate::id::time_prefix();
+        payload[..TIME_LEN].copy_from_slice(&time);
+        random_bytes(&mut payload[TIME_LEN..SIGNED_LEN])?;
+        let tag = tag(key, kind.prefix(), &payload[..SIGNED_LEN]);
+        payload[SIGNED_LEN..].copy_from_slice(&tag);
         let token = format!(
             "{}_{}_{}",
             kind.prefix(),
             key.id,
             URL_SAFE_NO_PAD.encode(payload)
         );
-        let hash = TokenHash::of(&token);
+        let hash = TokenHash::timed(&time, &token);
         Ok(MintedToken {
             token: Secret::new(token),
             hash,
@@ -262,24 +309,31 @@ impl TokenKeys {
             .iter()
             .find(|k| k.id == kid)
             .ok_or(TokenRejected::Invalid)?;
-        if encoded.len() != PAYLOAD_CHARS {
-            return Err(TokenRejected::Invalid);
-        }
-        let mut payload = [0u8; RANDOM_LEN + MAC_LEN];
+        let signed_len = match encoded.len() {
+            PAYLOAD_CHARS => SIGNED_LEN,
+            UNTIMED_PAYLOAD_CHARS => RANDOM_LEN,
+            _ => return Err(TokenRejected::Invalid),
+        };
+        let mut buffer = [0u8; SIGNED_LEN + MAC_LEN];
+        let payload = &mut buffer[..signed_len + MAC_LEN];
         let written = URL_SAFE_NO_PAD
-            .decode_slice(encoded, &mut payload)
+            .decode_slice(encoded, payload)
             .map_err(|_| TokenRejected::Invalid)?;
         if written != payload.len() {
             return Err(TokenRejected::Invalid);
         }
-        let expected = tag(key, prefix, &payload[..RANDOM_LEN]);
-        if !bool::from(expected.ct_eq(&payload[RANDOM_LEN..])) {
+        let expected = tag(key, prefix, &payload[..signed_len]);
+        if !bool::from(expected.ct_eq(&payload[signed_len..])) {
             return Err(TokenRejected::Invalid);
         }
-        Ok(VerifiedToken {
-            kind,
-            hash: TokenHash::of(token),
-        })
+        let hash = if signed_len == SIGNED_LEN {
+            let mut time = [0u8; TIME_LEN];
+            time.copy_from_slice(&payload[..TIME_LEN]);
+            TokenHash::timed(&time, token)
+        } else {
+            TokenHash::of(token)
+        };
+        Ok(VerifiedToken { kind, hash })
     }
 }
 
@@ -287,13 +341,13 @@ fn valid_kid(kid: &str) -> bool {
     !kid.is_empty() && kid.len() <= MAX_KID_LEN && kid.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-fn tag(key: &TokenKey, prefix: &str, random: &[u8]) -> [u8; MAC_LEN] {
+fn tag(key: &TokenKey, prefix: &str, signed: &[u8]) -> [u8; MAC_LEN] {
     let mut mac = key.mac.clone();
     mac.update(prefix.as_bytes());
     mac.update(b"_");
     mac.update(key.id.as_bytes());
     mac.update(b"_");
-    mac.update(random);
+    mac.update(signed);
     let full = mac.finalize().into_bytes();
     let mut out = [0u8; MAC_LEN];
     out.copy_from_slice(&full[..MAC_LEN]);
@@ -331,6 +385,54 @@ mod tests {
                 })
             );
         }
+        Ok(())
+    }
+
+    #[test]
+    fn store_keys_lead_with_the_minting_time_and_grow_with_it() -> Result<(), StoreError> {
+        let keys = keys();
+        let before = crate::id::time_prefix();
+        let first = keys.mint(TokenKind::Access)?;
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let later = keys.mint(TokenKind::Refresh)?;
+        assert!(first.hash.0[..TIME_LEN] >= before[..]);
+        assert!(later.hash.0 > first.hash.0);
+        let digest: [u8; 32] = Sha256::digest(first.token.expose().as_bytes()).into();
+        assert_eq!(first.hash.0[TIME_LEN..], digest[..32 - TIME_LEN]);
+        for minted in [&first, &later] {
+            assert_eq!(TokenHash::of_token(minted.token.expose()), minted.hash);
+            let payload = minted
+                .token
+                .expose()
+                .splitn(3, '_')
+                .nth(2)
+                .unwrap_or_default();
+            assert_eq!(payload.len(), PAYLOAD_CHARS);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn untimed_tokens_minted_before_the_time_was_added_verify_under_their_plain_hash()
+    -> Result<(), StoreError> {
+        let keys = keys();
+        let key = &keys.keys[0];
+        let mut payload = [0u8; RANDOM_LEN + MAC_LEN];
+        random_bytes(&mut payload[..RANDOM_LEN])?;
+        let tag = tag(key, "tsr", &payload[..RANDOM_LEN]);
+        payload[RANDOM_LEN..].copy_from_slice(&tag);
+        let untimed = format!("tsr_{}_{}", key.id, URL_SAFE_NO_PAD.encode(payload));
+        assert_eq!(
+            keys.verify(&untimed),
+            Ok(VerifiedToken {
+                kind: TokenKind::Refresh,
+                hash: TokenHash::of(&untimed),
+            })
+        );
+        assert_eq!(TokenHash::of_token(&untimed), TokenHash::of(&untimed));
+        // The same random bytes and tag read as a timed payload do not verify.
+        let access = format!("tsa_{}_{}", key.id, URL_SAFE_NO_PAD.encode(payload));
+        assert_eq!(keys.verify(&access), Err(TokenRejected::Invalid));
         Ok(())
     }
 

@@ -224,18 +224,18 @@ struct Ledger {
 }
 
 impl Ledger {
-    /// A token, its payload and its random part (the first 42 characters of the payload
-    /// encode only the 32 random bytes; see `tessera-core/src/token.rs`).
+    /// A token, its payload and its random part (characters 8 to 50 of the payload encode
+    /// only the 32 random bytes, after the 6 time bytes; see `tessera-core/src/token.rs`).
     fn token(&mut self, token: &str) -> anyhow::Result<()> {
         let rest = token
             .strip_prefix("tsa_")
             .or_else(|| token.strip_prefix("tsr_"))
             .with_context(|| format!("not a Tessera token: {token}"))?;
         let (_kid, payload) = rest.split_once('_').context("no key id")?;
-        ensure!(payload.len() == 64, "payload of {token}");
+        ensure!(payload.len() == 72, "payload of {token}");
         self.needles.push(token.to_owned());
         self.needles.push(payload.to_owned());
-        self.needles.push(payload[..42].to_owned());
+        self.needles.push(payload[8..50].to_owned());
         self.tokens += 1;
         Ok(())
     }

@@ -1228,7 +1228,8 @@ async fn thousand_tokens_and_forged_rows(files: &Files) -> anyhow::Result<(Vec<S
         .split('_')
         .nth(1)
         .context("a token names its key")?;
-    let mut payload = [0u8; 48];
+    // Six time bytes, 32 random bytes and a 16-byte tag, as a current token's payload.
+    let mut payload = [0u8; 54];
     getrandom::fill(&mut payload)?;
     let forged = format!("tsa_{kid}_{}", URL_SAFE_NO_PAD.encode(payload));
     let forged_refresh = format!("tsr_{kid}_{}", URL_SAFE_NO_PAD.encode(payload));
@@ -1249,11 +1250,11 @@ async fn thousand_tokens_and_forged_rows(files: &Files) -> anyhow::Result<(Vec<S
         created_at: now,
         last_accessed: now,
         expires_at: now.plus_seconds(3600),
-        newest_access: TokenHash::of(&forged),
+        newest_access: TokenHash::of_token(&forged),
         revoked_at: None,
     };
     let row = |token: &str, kind| TokenRecord {
-        hash: TokenHash::of(token),
+        hash: TokenHash::of_token(token),
         kind,
         session_id: session.id.clone(),
         client_id: files.client.0.clone(),

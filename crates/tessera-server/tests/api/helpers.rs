@@ -468,9 +468,9 @@ impl TestApp {
     }
 }
 
-/// The SHA-256 the store keys a token by.
+/// The hash the store keys a token by.
 pub fn hash_of(token: &str) -> TokenHash {
-    TokenHash::of(token)
+    TokenHash::of_token(token)
 }
 
 /// The real store, counting token lookups so tests can prove that forged tokens never
