@@ -122,7 +122,7 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("tsa_<key id>_<64 base64url characters>")
+                    .bearer_format("tsa_<key id>_<72 base64url characters>")
                     .description(Some(
                         "An access token (RFC 6750 §2.1); the scheme name in any case.",
                     ))

@@ -35,8 +35,8 @@ pub(crate) fn routes() -> MethodRouter<AppState> {
 #[derive(Serialize, ToSchema)]
 #[schema(as = TokenResponse)]
 struct TokenBody {
-    /// The access token: `tsa_<key id>_<64 base64url characters>`.
-    #[schema(pattern = "^tsa_[A-Za-z0-9]{1,16}_[A-Za-z0-9_-]{64}$")]
+    /// The access token: `tsa_<key id>_<72 base64url characters>`.
+    #[schema(pattern = "^tsa_[A-Za-z0-9]{1,16}_[A-Za-z0-9_-]{72}$")]
     access_token: String,
     /// Always `bearer` (RFC 6750).
     #[schema(pattern = "^bearer$")]
@@ -44,10 +44,10 @@ struct TokenBody {
     /// Whole seconds the access token lives.
     #[schema(minimum = 0)]
     expires_in: i64,
-    /// The refresh token, `tsr_<key id>_<64 base64url characters>`; absent for client
+    /// The refresh token, `tsr_<key id>_<72 base64url characters>`; absent for client
     /// tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^tsr_[A-Za-z0-9]{1,16}_[A-Za-z0-9_-]{64}$")]
+    #[schema(pattern = "^tsr_[A-Za-z0-9]{1,16}_[A-Za-z0-9_-]{72}$")]
     refresh_token: Option<String>,
 }
 
