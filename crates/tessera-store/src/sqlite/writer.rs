@@ -4,11 +4,18 @@
 //! processes must hear of, once the `-changes` counter has been bumped.
 //!
 //! The thread takes every write queued so far and runs them back to back inside one
-//! `BEGIN IMMEDIATE` transaction, each in a savepoint of its own, so that a write whose
-//! statement fails (a uniqueness conflict) is undone alone while the others stay; then it
-//! commits once and answers each write. One hand-off per batch replaces the four to six
-//! round trips per write that a driver running one statement at a time costs, and the
-//! batch's rows share one commit's WAL frames.
+//! `BEGIN IMMEDIATE` transaction, then commits once and answers each write. One hand-off
+//! per batch replaces the four to six round trips per write that a driver running one
+//! statement at a time costs, and the batch's rows share one commit's WAL frames.
+//!
+//! A write whose statement fails (a uniqueness conflict) must be undone alone while the
+//! others stay. A savepoint around every write would do that, at the price of copying
+//! every page each write touches into SQLite's sub-journal first (a tenth of the thread's
+//! time), for failures that hardly ever happen. So a batch runs without savepoints; when
+//! one of its writes fails, the thread rolls the whole transaction back and runs the
+//! batch again, each write in a savepoint of its own this time. Writes are therefore
+//! closures that may run twice: each run starts from the same committed state, and only
+//! the value of the run that commits is answered.
 //!
 //! The connection runs with `synchronous=NORMAL`, so a commit in WAL mode does not fsync.
 //! Instead each write, once its batch committed, waits for the next `fdatasync` of the
@@ -175,11 +182,11 @@ impl Writer {
     pub(super) async fn write<T, F>(&self, notify: Notify, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<(T, bool)> + Send + 'static,
+        F: Fn(&Connection) -> rusqlite::Result<(T, bool)> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
         let job = Job::Write(Box::new(Queued {
-            work: Some(work),
+            work,
             value: None,
             notify,
             answer,
@@ -266,13 +273,14 @@ impl std::fmt::Debug for Job {
 
 /// A write waiting in the queue, its value kept from when it ran until its batch commits.
 trait QueuedWrite: Send {
-    /// Runs the write's statements; whether other processes must hear of it.
+    /// Runs the write's statements; whether other processes must hear of it. A later run
+    /// (after the batch was rolled back) replaces the value of an earlier one.
     fn run(&mut self, connection: &Connection) -> rusqlite::Result<bool>;
     fn answer(self: Box<Self>, outcome: Result<(), StoreError>);
 }
 
 struct Queued<T, F> {
-    work: Option<F>,
+    work: F,
     value: Option<T>,
     notify: Notify,
     answer: oneshot::Sender<Result<T, StoreError>>,
@@ -281,13 +289,11 @@ struct Queued<T, F> {
 impl<T, F> QueuedWrite for Queued<T, F>
 where
     T: Send,
-    F: FnOnce(&Connection) -> rusqlite::Result<(T, bool)> + Send,
+    F: Fn(&Connection) -> rusqlite::Result<(T, bool)> + Send,
 {
     fn run(&mut self, connection: &Connection) -> rusqlite::Result<bool> {
-        let Some(work) = self.work.take() else {
-            return Err(own_error("a write ran twice"));
-        };
-        let (value, changed) = work(connection)?;
+        self.value = None;
+        let (value, changed) = (self.work)(connection)?;
         self.value = Some(value);
         Ok(changed && self.notify == Notify::OtherProcesses)
     }
@@ -402,12 +408,51 @@ impl WriterThread {
             .record(started.elapsed().as_secs_f64());
     }
 
-    /// Runs every write in one transaction and commits it.
-    fn transaction(connection: &Connection, writes: Vec<Box<dyn QueuedWrite>>) -> Batch {
+    /// Runs every write in one transaction without savepoints and commits it; if a write
+    /// fails, rolls back and runs the batch again with a savepoint per write.
+    fn transaction(connection: &Connection, mut writes: Vec<Box<dyn QueuedWrite>>) -> Batch {
         if let Err(error) = execute(connection, sql::BEGIN_IMMEDIATE) {
             return Batch::Failed {
                 // A lock held elsewhere past `busy_timeout` leaves this connection as good
                 // as it was.
+                keep_connection: is_busy(&error),
+                error: rusqlite_error(&error),
+                writes,
+            };
+        }
+        let mut told = Vec::with_capacity(writes.len());
+        let mut first_failure = None;
+        for write in &mut writes {
+            match write.run(connection) {
+                Ok(notify) => told.push(notify),
+                Err(error) => {
+                    first_failure = Some(error);
+                    break;
+                }
+            }
+        }
+        let Some(error) = first_failure else {
+            return Self::commit(connection, writes.into_iter().zip(told).collect());
+        };
+        if connection.is_autocommit() || may_break_the_connection(&error) {
+            // The transaction is gone, or the file refuses writes: every write of the
+            // batch would meet the same.
+            return failed_batch(connection, &error, writes);
+        }
+        if let Err(undo) = execute(connection, sql::ROLLBACK) {
+            return failed_batch(connection, &undo, writes);
+        }
+        Self::transaction_with_savepoints(connection, writes)
+    }
+
+    /// Runs every write in one transaction, each in a savepoint so that a failing write is
+    /// undone alone, and commits it.
+    fn transaction_with_savepoints(
+        connection: &Connection,
+        writes: Vec<Box<dyn QueuedWrite>>,
+    ) -> Batch {
+        if let Err(error) = execute(connection, sql::BEGIN_IMMEDIATE) {
+            return Batch::Failed {
                 keep_connection: is_busy(&error),
                 error: rusqlite_error(&error),
                 writes,
@@ -448,6 +493,10 @@ impl WriterThread {
                 }
             }
         }
+        Self::commit(connection, written)
+    }
+
+    fn commit(connection: &Connection, written: Vec<(Box<dyn QueuedWrite>, bool)>) -> Batch {
         if let Err(error) = execute(connection, sql::COMMIT) {
             let _ = execute(connection, sql::ROLLBACK);
             return Batch::Failed {
@@ -492,6 +541,23 @@ fn failed(
             .chain(std::iter::once(current))
             .chain(rest)
             .collect(),
+        keep_connection: false,
+    }
+}
+
+/// A failure that ends the whole transaction before any write was set apart: rolls back
+/// what is left of it and fails every write of the batch.
+fn failed_batch(
+    connection: &Connection,
+    error: &rusqlite::Error,
+    writes: Vec<Box<dyn QueuedWrite>>,
+) -> Batch {
+    if !connection.is_autocommit() {
+        let _ = execute(connection, sql::ROLLBACK);
+    }
+    Batch::Failed {
+        error: rusqlite_error(error),
+        writes,
         keep_connection: false,
     }
 }
