@@ -77,7 +77,7 @@ impl TokenService {
         let Some(verified) = verified else {
             return Ok(Introspection::Inactive);
         };
-        let Some(found) = self.store.lookup_token(&verified.hash).await? else {
+        let Some(found) = self.store.lookup_token_shared(&verified.hash).await? else {
             return Ok(Introspection::Inactive);
         };
         let now = self.clock.now();
@@ -85,12 +85,15 @@ impl TokenService {
             return Ok(Introspection::Inactive);
         }
         let username = self.username_of(&found).await?;
-        let TokenLookup { token, session, .. } = found;
+        let TokenLookup { token, session, .. } = found.as_ref();
         Ok(Introspection::Active(ActiveToken {
             kind: token.kind,
-            subject: session.user_id.unwrap_or_else(|| token.client_id.clone()),
-            client_id: token.client_id,
-            session_id: session.id,
+            subject: session
+                .user_id
+                .clone()
+                .unwrap_or_else(|| token.client_id.clone()),
+            client_id: token.client_id.clone(),
+            session_id: session.id.clone(),
             username,
             issued_at: token.issued_at,
             expires_at: token.expires_at,

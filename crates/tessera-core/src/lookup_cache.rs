@@ -69,7 +69,7 @@ impl SessionFlag {
 
 /// One cached lookup.
 struct Entry {
-    lookup: TokenLookup,
+    lookup: Arc<TokenLookup>,
     session_flag: Arc<SessionFlag>,
     /// Set once no write can have raced the read that produced `lookup`; unconfirmed
     /// entries are never served.
@@ -161,7 +161,7 @@ impl CachingStore {
     }
 
     /// The cached lookup of `hash`, if it may be served.
-    fn hit(&self, hash: &TokenHash) -> Option<TokenLookup> {
+    fn hit(&self, hash: &TokenHash) -> Option<Arc<TokenLookup>> {
         let entry = self.entries.get(hash)?;
         if !entry.confirmed.load(Ordering::SeqCst)
             || entry.session_flag.ended.load(Ordering::SeqCst)
@@ -171,16 +171,16 @@ impl CachingStore {
         // The flag may have been evicted or replaced since: then it can no longer be
         // ended by a write, and the entry must not be trusted.
         let current = self.sessions.get(&entry.lookup.session.id)?;
-        Arc::ptr_eq(&current, &entry.session_flag).then(|| entry.lookup.clone())
+        Arc::ptr_eq(&current, &entry.session_flag).then(|| Arc::clone(&entry.lookup))
     }
 
     /// Caches a lookup read when `epoch` was `epoch_before_read`.
-    fn remember(&self, hash: TokenHash, lookup: &TokenLookup, epoch_before_read: u64) {
+    fn remember(&self, hash: TokenHash, lookup: &Arc<TokenLookup>, epoch_before_read: u64) {
         let session_flag = self
             .sessions
             .get_with(lookup.session.id.clone(), || Arc::new(SessionFlag::new()));
         let entry = Arc::new(Entry {
-            lookup: lookup.clone(),
+            lookup: Arc::clone(lookup),
             session_flag,
             confirmed: AtomicBool::new(false),
         });
@@ -341,6 +341,15 @@ impl SessionStore for CachingStore {
         self.inner.insert_session(session, tokens).await
     }
     async fn lookup_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
+        Ok(self
+            .lookup_token_shared(hash)
+            .await?
+            .map(Arc::unwrap_or_clone))
+    }
+    async fn lookup_token_shared(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<Arc<TokenLookup>>, StoreError> {
         self.check_foreign();
         if let Some(lookup) = self.hit(hash) {
             metrics::counter!(REQUESTS_METRIC, "result" => "hit").increment(1);
@@ -348,7 +357,7 @@ impl SessionStore for CachingStore {
         }
         metrics::counter!(REQUESTS_METRIC, "result" => "miss").increment(1);
         let epoch_before_read = self.epoch.load(Ordering::SeqCst);
-        let found = self.inner.lookup_token(hash).await?;
+        let found = self.inner.lookup_token(hash).await?.map(Arc::new);
         if let Some(lookup) = &found
             && lookup.token.kind == TokenKind::Access
         {

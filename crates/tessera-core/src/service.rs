@@ -383,7 +383,7 @@ impl TokenService {
     pub(crate) async fn live_access_token(
         &self,
         bearer: &str,
-    ) -> Result<(TokenLookup, Timestamp), BearerError> {
+    ) -> Result<(Arc<TokenLookup>, Timestamp), BearerError> {
         let verified = self
             .keys
             .verify(bearer)
@@ -394,7 +394,7 @@ impl TokenService {
         }
         let found = self
             .store
-            .lookup_token(&verified.hash)
+            .lookup_token_shared(&verified.hash)
             .await?
             .ok_or(BearerError::InvalidToken)?;
         let now = self.clock.now();
@@ -440,7 +440,7 @@ impl TokenService {
         if is_due(found.session.last_accessed, now) {
             self.touch(&found.session.id, now);
         }
-        Ok(self.view(found, bearer.clone(), now))
+        Ok(self.view(&found, bearer.clone(), now))
     }
 
     /// Records a lookup time off the request path, unless this node already did within
@@ -487,7 +487,7 @@ impl TokenService {
             // Another request revoked it first; from here on it is simply not live.
             return Err(BearerError::InvalidToken);
         }
-        Ok(self.view(found, bearer.clone(), now))
+        Ok(self.view(&found, bearer.clone(), now))
     }
 
     /// The logout rule of API.md §4 for a live access token, shared by `DELETE
@@ -515,7 +515,7 @@ impl TokenService {
         Ok(ended || revoked)
     }
 
-    fn view(&self, found: TokenLookup, bearer: Secret, now: Timestamp) -> SessionView {
+    fn view(&self, found: &TokenLookup, bearer: Secret, now: Timestamp) -> SessionView {
         let TokenLookup {
             token,
             session,
@@ -523,18 +523,18 @@ impl TokenService {
             ..
         } = found;
         SessionView {
-            session_id: session.id,
-            user_id: session.user_id,
-            external_reference_id: session.external_reference_id,
+            session_id: session.id.clone(),
+            user_id: session.user_id.clone(),
+            external_reference_id: session.external_reference_id.clone(),
             authenticated: session.authenticated,
-            locale: session.locale,
-            currency: session.currency,
-            cart_id: session.cart_id,
-            client_ip: session.client_ip,
+            locale: session.locale.clone(),
+            currency: session.currency.clone(),
+            cart_id: session.cart_id.clone(),
+            client_ip: session.client_ip.clone(),
             domain: self.config.node_name.clone(),
             expires_in: now.seconds_until(token.expires_at),
-            theme_id: client.theme_id,
-            session_tag: session.session_tag,
+            theme_id: client.theme_id.clone(),
+            session_tag: session.session_tag.clone(),
             created_on: session.created_at,
             last_accessed: session.last_accessed,
             access_token: bearer,

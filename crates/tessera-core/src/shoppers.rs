@@ -188,8 +188,8 @@ impl TokenService {
             .live_access_token(bearer.expose())
             .await
             .map_err(ShopperError::Bearer)?;
-        let session = found.session;
-        let Some(user_id) = session.user_id else {
+        let session = &found.session;
+        let Some(user_id) = session.user_id.clone() else {
             return Err(ShopperError::Forbidden("a client token has no shopper"));
         };
         let stored = if session.authenticated {
@@ -201,7 +201,7 @@ impl TokenService {
         Ok(ShopperView {
             id: user_id,
             authenticated: session.authenticated,
-            external_reference_id: session.external_reference_id,
+            external_reference_id: session.external_reference_id.clone(),
             username: match &stored {
                 Some(shopper) => shopper.username.clone(),
                 None if anonymous => Some("anonymous".to_owned()),
@@ -210,8 +210,8 @@ impl TokenService {
             first_name: stored.as_ref().and_then(|s| s.first_name.clone()),
             last_name: stored.as_ref().and_then(|s| s.last_name.clone()),
             email: stored.as_ref().and_then(|s| s.email.clone()),
-            locale: session.locale,
-            currency: session.currency,
+            locale: session.locale.clone(),
+            currency: session.currency.clone(),
         })
     }
 

@@ -77,6 +77,14 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// A token with its session and client, by hash; one read.
     async fn lookup_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError>;
+    /// [`SessionStore::lookup_token`], shared: a store that keeps lookups (the lookup
+    /// cache) hands out the one it holds instead of a copy of every string in it.
+    async fn lookup_token_shared(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<std::sync::Arc<TokenLookup>>, StoreError> {
+        Ok(self.lookup_token(hash).await?.map(std::sync::Arc::new))
+    }
     /// Ends the session if `access` is still its newest access token and it is not yet
     /// revoked, as one conditional write; `true` if this call ended it.
     async fn end_session_if_newest(
