@@ -468,14 +468,49 @@ impl SessionStore for PostgresStore {
         session: &SessionRecord,
         tokens: &[TokenRecord],
     ) -> Result<(), StoreError> {
+        let hashes: Vec<&[u8]> = tokens.iter().map(|t| bind_hash(&t.hash)).collect();
+        let kinds: Vec<&str> = tokens.iter().map(|t| t.kind.as_str()).collect();
+        let session_ids: Vec<&str> = tokens.iter().map(|t| t.session_id.as_str()).collect();
+        let client_ids: Vec<&str> = tokens.iter().map(|t| t.client_id.as_str()).collect();
+        let issued: Vec<i64> = tokens.iter().map(|t| t.issued_at.millis()).collect();
+        let expires: Vec<i64> = tokens.iter().map(|t| t.expires_at.millis()).collect();
+        let revoked: Vec<Option<i64>> = tokens
+            .iter()
+            .map(|t| t.revoked_at.map(Timestamp::millis))
+            .collect();
+        let consumed: Vec<Option<i64>> = tokens
+            .iter()
+            .map(|t| t.consumed_at.map(Timestamp::millis))
+            .collect();
         retrying("insert_session", || {
-            Box::pin(async move {
-                // Dropping the transaction on any early return rolls it back: all or
-                // nothing.
-                let mut tx = self.pool.begin().await?;
-                session_join::insert_session_row(&mut tx, session).await?;
-                session_join::insert_token_rows(&mut tx, tokens).await?;
-                tx.commit().await?;
+            Box::pin(async {
+                // One statement: all or nothing without a transaction of its own.
+                sqlx::query(sql::INSERT_SESSION_WITH_TOKENS)
+                    .bind(&session.id)
+                    .bind(&session.client_id)
+                    .bind(&session.user_id)
+                    .bind(&session.external_reference_id)
+                    .bind(session.authenticated)
+                    .bind(&session.locale)
+                    .bind(&session.currency)
+                    .bind(&session.cart_id)
+                    .bind(&session.client_ip)
+                    .bind(&session.session_tag)
+                    .bind(session.created_at.millis())
+                    .bind(session.last_accessed.millis())
+                    .bind(session.expires_at.millis())
+                    .bind(bind_hash(&session.newest_access))
+                    .bind(session.revoked_at.map(Timestamp::millis))
+                    .bind(&hashes)
+                    .bind(&kinds)
+                    .bind(&session_ids)
+                    .bind(&client_ids)
+                    .bind(&issued)
+                    .bind(&expires)
+                    .bind(&revoked)
+                    .bind(&consumed)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             })
         })

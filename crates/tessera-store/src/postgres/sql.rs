@@ -94,6 +94,19 @@ pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions (id, client_id, us
      created_at, last_accessed, expires_at, newest_access, revoked_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
+/// A new session and its first tokens in one statement: one round trip, and atomic
+/// without a transaction of its own. The tokens' foreign key to the session is checked at
+/// the end of the statement, when the session row is there.
+pub(crate) const INSERT_SESSION_WITH_TOKENS: &str = "WITH new_session AS (\
+     INSERT INTO sessions (id, client_id, user_id, external_reference_id, authenticated, \
+     locale, currency, cart_id, client_ip, session_tag, created_at, last_accessed, \
+     expires_at, newest_access, revoked_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)) \
+     INSERT INTO tokens (hash, kind, session_id, client_id, issued_at, expires_at, \
+     revoked_at, consumed_at) \
+     SELECT * FROM unnest($16::bytea[], $17::text[], $18::text[], $19::text[], \
+     $20::int8[], $21::int8[], $22::int8[], $23::int8[])";
+
 pub(crate) const INSERT_TOKEN: &str = "INSERT INTO tokens (hash, kind, session_id, client_id, \
      issued_at, expires_at, revoked_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
