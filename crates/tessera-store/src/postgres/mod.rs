@@ -29,7 +29,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions as _, Connection as _};
+use sqlx::{ConnectOptions as _, Connection as _, Row as _};
 use tessera_core::client::{ClientRecord, ClientSecretHash};
 use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
 use tessera_core::shopper::ShopperRecord;
@@ -468,24 +468,11 @@ impl SessionStore for PostgresStore {
         session: &SessionRecord,
         tokens: &[TokenRecord],
     ) -> Result<(), StoreError> {
-        let hashes: Vec<&[u8]> = tokens.iter().map(|t| bind_hash(&t.hash)).collect();
-        let kinds: Vec<&str> = tokens.iter().map(|t| t.kind.as_str()).collect();
-        let session_ids: Vec<&str> = tokens.iter().map(|t| t.session_id.as_str()).collect();
-        let client_ids: Vec<&str> = tokens.iter().map(|t| t.client_id.as_str()).collect();
-        let issued: Vec<i64> = tokens.iter().map(|t| t.issued_at.millis()).collect();
-        let expires: Vec<i64> = tokens.iter().map(|t| t.expires_at.millis()).collect();
-        let revoked: Vec<Option<i64>> = tokens
-            .iter()
-            .map(|t| t.revoked_at.map(Timestamp::millis))
-            .collect();
-        let consumed: Vec<Option<i64>> = tokens
-            .iter()
-            .map(|t| t.consumed_at.map(Timestamp::millis))
-            .collect();
+        let columns = session_join::TokenColumns::of(tokens);
         retrying("insert_session", || {
             Box::pin(async {
                 // One statement: all or nothing without a transaction of its own.
-                sqlx::query(sql::INSERT_SESSION_WITH_TOKENS)
+                let session_row = sqlx::query(sql::INSERT_SESSION_WITH_TOKENS)
                     .bind(&session.id)
                     .bind(&session.client_id)
                     .bind(&session.user_id)
@@ -500,17 +487,8 @@ impl SessionStore for PostgresStore {
                     .bind(session.last_accessed.millis())
                     .bind(session.expires_at.millis())
                     .bind(bind_hash(&session.newest_access))
-                    .bind(session.revoked_at.map(Timestamp::millis))
-                    .bind(&hashes)
-                    .bind(&kinds)
-                    .bind(&session_ids)
-                    .bind(&client_ids)
-                    .bind(&issued)
-                    .bind(&expires)
-                    .bind(&revoked)
-                    .bind(&consumed)
-                    .execute(&self.pool)
-                    .await?;
+                    .bind(session.revoked_at.map(Timestamp::millis));
+                columns.bind(session_row).execute(&self.pool).await?;
                 Ok(())
             })
         })
@@ -596,29 +574,20 @@ impl SessionStore for PostgresStore {
         access: &TokenRecord,
         refresh: &TokenRecord,
     ) -> Result<bool, StoreError> {
+        let columns = session_join::TokenColumns::of([access, refresh]);
         retrying("rotate_refresh", || {
-            Box::pin(async move {
-                // Dropping the transaction on any early return rolls it back: a lost race
-                // writes nothing, and a failed insert leaves the old refresh token
-                // unconsumed.
-                let mut tx = self.pool.begin().await?;
-                let done = sqlx::query(sql::CONSUME_REFRESH)
+            Box::pin(async {
+                // One statement, so all or nothing: a lost race writes nothing, and a
+                // failed insert leaves the old refresh token unconsumed.
+                let rotate = sqlx::query(sql::ROTATE_REFRESH)
                     .bind(now.millis())
                     .bind(bind_hash(consumed))
                     .bind(&refresh.session_id)
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                session_join::insert_token_rows(&mut tx, [access, refresh]).await?;
-                sqlx::query(sql::SET_NEWEST_ACCESS)
                     .bind(bind_hash(&access.hash))
-                    .bind(&access.session_id)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(true)
+                    .bind(&access.session_id);
+                let row = columns.bind(rotate).fetch_one(&self.pool).await?;
+                let rotated: i64 = row.try_get(0)?;
+                Ok(rotated == 1)
             })
         })
         .await

@@ -40,6 +40,57 @@ pub(super) async fn insert_session_row(
     Ok(())
 }
 
+/// Token rows as one array per column, bound to the `unnest` of a one-statement insert
+/// (`INSERT_SESSION_WITH_TOKENS`, `ROTATE_REFRESH`), in the order of the tokens table.
+#[derive(Default)]
+pub(super) struct TokenColumns<'t> {
+    hashes: Vec<&'t [u8]>,
+    kinds: Vec<&'static str>,
+    session_ids: Vec<&'t str>,
+    client_ids: Vec<&'t str>,
+    issued_at: Vec<i64>,
+    expires_at: Vec<i64>,
+    revoked_at: Vec<Option<i64>>,
+    consumed_at: Vec<Option<i64>>,
+}
+
+impl<'t> TokenColumns<'t> {
+    pub(super) fn of(tokens: impl IntoIterator<Item = &'t TokenRecord>) -> Self {
+        let mut columns = Self::default();
+        for token in tokens {
+            columns.hashes.push(bind_hash(&token.hash));
+            columns.kinds.push(token.kind.as_str());
+            columns.session_ids.push(&token.session_id);
+            columns.client_ids.push(&token.client_id);
+            columns.issued_at.push(token.issued_at.millis());
+            columns.expires_at.push(token.expires_at.millis());
+            columns
+                .revoked_at
+                .push(token.revoked_at.map(Timestamp::millis));
+            columns
+                .consumed_at
+                .push(token.consumed_at.map(Timestamp::millis));
+        }
+        columns
+    }
+
+    /// Binds the eight arrays, in column order, after what `query` already binds.
+    pub(super) fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.hashes)
+            .bind(&self.kinds)
+            .bind(&self.session_ids)
+            .bind(&self.client_ids)
+            .bind(&self.issued_at)
+            .bind(&self.expires_at)
+            .bind(&self.revoked_at)
+            .bind(&self.consumed_at)
+    }
+}
+
 /// Inserts token rows on an open transaction.
 pub(super) async fn insert_token_rows<'t>(
     conn: &mut PgConnection,

@@ -142,19 +142,30 @@ pub(crate) const REVOKE_TOKEN: &str = "UPDATE tokens SET revoked_at = $1 \
 pub(crate) const REVOKE_SESSION: &str =
     "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
 
-/// Refresh-token rotation, step one: consume the refresh token `$2` of session `$3` only if
-/// it is still unconsumed and unrevoked and its session is alive. A concurrent rotation of
-/// the same token holds the row until it commits, after which this condition is checked
-/// again against the consumed row and matches nothing: of two racing refreshes of one
-/// token exactly one succeeds.
-pub(crate) const CONSUME_REFRESH: &str = "UPDATE tokens SET consumed_at = $1 \
+/// Refresh-token rotation in one statement, so all or nothing: consume the refresh token
+/// `$2` of session `$3` only if it is still unconsumed and unrevoked and its session is
+/// alive; only then insert the new tokens (the arrays `$6` to `$13`) and make `$4` the
+/// newest access token of session `$5` (API.md §4). The count it answers is 1 when it
+/// rotated. The later parts read the consume's `RETURNING`, which is what orders them
+/// after it. A concurrent rotation of the same token holds the row until it commits,
+/// after which the condition is checked again against the consumed row and matches
+/// nothing: of two racing refreshes of one token exactly one succeeds.
+pub(crate) const ROTATE_REFRESH: &str = "WITH consumed AS (\
+     UPDATE tokens SET consumed_at = $1 \
      WHERE hash = $2 AND session_id = $3 AND kind = 'refresh' \
      AND consumed_at IS NULL AND revoked_at IS NULL \
-     AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = tokens.session_id AND s.revoked_at IS NULL)";
-
-/// Refresh-token rotation, last step: the new access token becomes the one whose deletion
-/// logs out (API.md §4).
-pub(crate) const SET_NEWEST_ACCESS: &str = "UPDATE sessions SET newest_access = $1 WHERE id = $2";
+     AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = tokens.session_id AND s.revoked_at IS NULL) \
+     RETURNING 1), \
+     new_tokens AS (\
+     INSERT INTO tokens (hash, kind, session_id, client_id, issued_at, expires_at, \
+     revoked_at, consumed_at) \
+     SELECT * FROM unnest($6::bytea[], $7::text[], $8::text[], $9::text[], \
+     $10::int8[], $11::int8[], $12::int8[], $13::int8[]) AS new_token \
+     WHERE EXISTS (SELECT 1 FROM consumed)), \
+     newest AS (\
+     UPDATE sessions SET newest_access = $4 \
+     WHERE id = $5 AND EXISTS (SELECT 1 FROM consumed)) \
+     SELECT count(*) FROM consumed";
 
 /// Only forward: a late, out-of-order touch never moves `last_accessed` back.
 pub(crate) const TOUCH_SESSION: &str =
