@@ -77,6 +77,8 @@ pub struct TestApp {
     pub public_client_id: String,
     pub database: std::path::PathBuf,
     pub keys: TokenKeys,
+    /// The text of the key file `keys` came from.
+    pub key_file: tessera_core::Secret,
     /// The administration API, on its own port (`Authorization: Bearer` [`ADMIN_TOKEN`]).
     pub admin_address: String,
     /// The core behind the administration API, for driving the tidy-up and clean-up.
@@ -230,7 +232,8 @@ async fn try_spawn(
         client_reads: Arc::clone(&client_reads),
     });
     let clock = ManualClock::new(START);
-    let keys = TokenKeys::parse(TokenKeys::generate_file()?.expose())?;
+    let key_file = TokenKeys::generate_file()?;
+    let keys = TokenKeys::parse(key_file.expose())?;
     let service = TokenService::new(
         store,
         keys.clone(),
@@ -300,6 +303,7 @@ async fn try_spawn(
         public_client_id: public.id,
         database,
         keys,
+        key_file,
         admin_address,
         session_admin,
         shutdown: Some(shutdown),

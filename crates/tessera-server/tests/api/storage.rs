@@ -1,6 +1,9 @@
 //! What the store holds (API.md §7, RELIABILITY.md P2): hashes, never tokens; and a row
 //! written straight into the store mints nothing.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{KeyInit as _, Mac as _};
 use tessera_core::session::{SessionRecord, TokenRecord};
 use tessera_core::token::{TokenHash, TokenKind};
 
@@ -84,5 +87,99 @@ async fn a_row_written_into_the_store_cannot_mint_a_token() -> TestResult {
     app.store.insert_session(&session, &[row]).await?;
     let answer = app.get_session(&forged).await;
     assert_eq!(answer.status, 401, "{}", answer.text);
+    Ok(())
+}
+
+/// A token as Tessera minted them before the payload carried the minting time: 32 random
+/// bytes and the first 16 bytes of HMAC-SHA256 over `<prefix>_<kid>_<random>`.
+fn untimed_token(app: &TestApp, prefix: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let line = app
+        .key_file
+        .expose()
+        .lines()
+        .find(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .ok_or("the key file names a key")?;
+    let (kid, key) = line.split_once(' ').ok_or("a key line is `<kid> <key>`")?;
+    let mut random = [0u8; 32];
+    tessera_core::id::random_bytes(&mut random)?;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&URL_SAFE_NO_PAD.decode(key)?)?;
+    mac.update(format!("{prefix}_{kid}_").as_bytes());
+    mac.update(&random);
+    let tag = mac.finalize().into_bytes();
+    let mut payload = random.to_vec();
+    payload.extend_from_slice(&tag[..16]);
+    Ok(format!(
+        "{prefix}_{kid}_{}",
+        URL_SAFE_NO_PAD.encode(payload)
+    ))
+}
+
+#[tokio::test]
+async fn tokens_minted_before_the_payload_carried_the_time_keep_working() -> TestResult {
+    let app = spawn_app().await;
+    let access = untimed_token(&app, "tsa")?;
+    let refresh = untimed_token(&app, "tsr")?;
+    assert_eq!(access.splitn(3, '_').nth(2).map(str::len), Some(64));
+    // Stored as an earlier version stored them: under the plain SHA-256 of the token.
+    let now = app.clock_now();
+    let session = SessionRecord {
+        id: "0123456789abcdef0123456789abcdef".to_owned(),
+        client_id: app.client.id.clone(),
+        user_id: Some("fedcba9876543210fedcba9876543210".to_owned()),
+        external_reference_id: None,
+        authenticated: false,
+        locale: "en_US".to_owned(),
+        currency: "USD".to_owned(),
+        cart_id: None,
+        client_ip: "127.0.0.1".to_owned(),
+        session_tag: "00112233445566778899aabbccddeeff".to_owned(),
+        created_at: now,
+        last_accessed: now,
+        expires_at: now.plus_seconds(86_400),
+        newest_access: TokenHash::of(&access),
+        revoked_at: None,
+    };
+    let row = |token: &str, kind| TokenRecord {
+        hash: TokenHash::of(token),
+        kind,
+        session_id: session.id.clone(),
+        client_id: app.client.id.clone(),
+        issued_at: now,
+        expires_at: now.plus_seconds(3600),
+        revoked_at: None,
+        consumed_at: None,
+    };
+    app.store
+        .insert_session(
+            &session,
+            &[
+                row(&access, TokenKind::Access),
+                row(&refresh, TokenKind::Refresh),
+            ],
+        )
+        .await?;
+
+    let looked_up = app.get_session(&access).await;
+    assert_eq!(looked_up.status, 200, "{}", looked_up.text);
+    assert_eq!(looked_up.str("sessionId"), session.id);
+
+    // Its refresh token rotates into tokens of the current shape, for the same session.
+    let rotated = app
+        .token(&format!("grant_type=refresh_token&refresh_token={refresh}"))
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let new_access = rotated.str("access_token");
+    assert_eq!(new_access.splitn(3, '_').nth(2).map(str::len), Some(72));
+    let after = app.get_session(&new_access).await;
+    assert_eq!(after.status, 200, "{}", after.text);
+    assert_eq!(after.str("sessionId"), session.id);
+    let replayed = app
+        .token(&format!("grant_type=refresh_token&refresh_token={refresh}"))
+        .await;
+    assert_eq!(replayed.status, 400, "{}", replayed.text);
+
+    // An untimed token with a good MAC that the store never held is no token.
+    let second = untimed_token(&app, "tsa")?;
+    assert_eq!(app.get_session(&second).await.status, 401);
     Ok(())
 }
