@@ -56,8 +56,23 @@ async fn the_database_files_hold_no_issued_token_nor_its_random_part() -> TestRe
 async fn a_row_written_into_the_store_cannot_mint_a_token() -> TestResult {
     let app = spawn_app().await;
     let forged = format!("tsa_{}_{}", app.keys.signing_key_id(), "A".repeat(72));
+    let session = session_of(&app, TokenHash::of_token(&forged));
+    let row = token_of(
+        &app,
+        &session,
+        TokenHash::of_token(&forged),
+        TokenKind::Access,
+    );
+    app.store.insert_session(&session, &[row]).await?;
+    let answer = app.get_session(&forged).await;
+    assert_eq!(answer.status, 401, "{}", answer.text);
+    Ok(())
+}
+
+/// A live session of the app's client, written straight into the store.
+fn session_of(app: &TestApp, newest_access: TokenHash) -> SessionRecord {
     let now = app.clock_now();
-    let session = SessionRecord {
+    SessionRecord {
         id: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".to_owned(),
         client_id: app.client.id.clone(),
         user_id: Some("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb".to_owned()),
@@ -70,24 +85,30 @@ async fn a_row_written_into_the_store_cannot_mint_a_token() -> TestResult {
         session_tag: "cccccccccccccccccccccccccccccccc".to_owned(),
         created_at: now,
         last_accessed: now,
-        expires_at: now.plus_seconds(3600),
-        newest_access: TokenHash::of_token(&forged),
+        expires_at: now.plus_seconds(86_400),
+        newest_access,
         revoked_at: None,
-    };
-    let row = TokenRecord {
-        hash: TokenHash::of_token(&forged),
-        kind: TokenKind::Access,
+    }
+}
+
+/// A live token of `session`, stored under `hash`.
+fn token_of(
+    app: &TestApp,
+    session: &SessionRecord,
+    hash: TokenHash,
+    kind: TokenKind,
+) -> TokenRecord {
+    let now = app.clock_now();
+    TokenRecord {
+        hash,
+        kind,
         session_id: session.id.clone(),
         client_id: app.client.id.clone(),
         issued_at: now,
         expires_at: now.plus_seconds(3600),
         revoked_at: None,
         consumed_at: None,
-    };
-    app.store.insert_session(&session, &[row]).await?;
-    let answer = app.get_session(&forged).await;
-    assert_eq!(answer.status, 401, "{}", answer.text);
-    Ok(())
+    }
 }
 
 /// A token as Tessera minted them before the payload carried the minting time: 32 random
@@ -121,43 +142,12 @@ async fn tokens_minted_before_the_payload_carried_the_time_keep_working() -> Tes
     let refresh = untimed_token(&app, "tsr")?;
     assert_eq!(access.splitn(3, '_').nth(2).map(str::len), Some(64));
     // Stored as an earlier version stored them: under the plain SHA-256 of the token.
-    let now = app.clock_now();
-    let session = SessionRecord {
-        id: "0123456789abcdef0123456789abcdef".to_owned(),
-        client_id: app.client.id.clone(),
-        user_id: Some("fedcba9876543210fedcba9876543210".to_owned()),
-        external_reference_id: None,
-        authenticated: false,
-        locale: "en_US".to_owned(),
-        currency: "USD".to_owned(),
-        cart_id: None,
-        client_ip: "127.0.0.1".to_owned(),
-        session_tag: "00112233445566778899aabbccddeeff".to_owned(),
-        created_at: now,
-        last_accessed: now,
-        expires_at: now.plus_seconds(86_400),
-        newest_access: TokenHash::of(&access),
-        revoked_at: None,
-    };
-    let row = |token: &str, kind| TokenRecord {
-        hash: TokenHash::of(token),
-        kind,
-        session_id: session.id.clone(),
-        client_id: app.client.id.clone(),
-        issued_at: now,
-        expires_at: now.plus_seconds(3600),
-        revoked_at: None,
-        consumed_at: None,
-    };
-    app.store
-        .insert_session(
-            &session,
-            &[
-                row(&access, TokenKind::Access),
-                row(&refresh, TokenKind::Refresh),
-            ],
-        )
-        .await?;
+    let session = session_of(&app, TokenHash::of(&access));
+    let tokens = [
+        token_of(&app, &session, TokenHash::of(&access), TokenKind::Access),
+        token_of(&app, &session, TokenHash::of(&refresh), TokenKind::Refresh),
+    ];
+    app.store.insert_session(&session, &tokens).await?;
 
     let looked_up = app.get_session(&access).await;
     assert_eq!(looked_up.status, 200, "{}", looked_up.text);

@@ -472,22 +472,10 @@ impl SessionStore for PostgresStore {
         retrying("insert_session", || {
             Box::pin(async {
                 // One statement: all or nothing without a transaction of its own.
-                let session_row = sqlx::query(sql::INSERT_SESSION_WITH_TOKENS)
-                    .bind(&session.id)
-                    .bind(&session.client_id)
-                    .bind(&session.user_id)
-                    .bind(&session.external_reference_id)
-                    .bind(session.authenticated)
-                    .bind(&session.locale)
-                    .bind(&session.currency)
-                    .bind(&session.cart_id)
-                    .bind(&session.client_ip)
-                    .bind(&session.session_tag)
-                    .bind(session.created_at.millis())
-                    .bind(session.last_accessed.millis())
-                    .bind(session.expires_at.millis())
-                    .bind(bind_hash(&session.newest_access))
-                    .bind(session.revoked_at.map(Timestamp::millis));
+                let session_row = session_join::bind_session(
+                    sqlx::query(sql::INSERT_SESSION_WITH_TOKENS),
+                    session,
+                );
                 columns.bind(session_row).execute(&self.pool).await?;
                 Ok(())
             })

@@ -19,7 +19,18 @@ pub(super) async fn insert_session_row(
     conn: &mut PgConnection,
     session: &SessionRecord,
 ) -> Result<(), Failure> {
-    sqlx::query(sql::INSERT_SESSION)
+    bind_session(sqlx::query(sql::INSERT_SESSION), session)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Binds a session row's fifteen columns, in table order, as `$1` to `$15`.
+pub(super) fn bind_session<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    session: &'q SessionRecord,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
         .bind(&session.id)
         .bind(&session.client_id)
         .bind(&session.user_id)
@@ -35,9 +46,6 @@ pub(super) async fn insert_session_row(
         .bind(session.expires_at.millis())
         .bind(bind_hash(&session.newest_access))
         .bind(session.revoked_at.map(Timestamp::millis))
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Token rows as one array per column, bound to the `unnest` of a one-statement insert
