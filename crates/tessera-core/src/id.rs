@@ -59,6 +59,10 @@ pub fn time_ordered_id() -> Result<String, StoreError> {
 
 /// The wall clock's milliseconds since the Unix epoch, big endian in 48 bits: the prefix
 /// that orders time-ordered ids and token store keys.
+///
+/// The system clock, not the service's `Clock`: the prefix only orders rows as they are
+/// physically written, and no rule ever reads a time from it (expiry, `issued_at` and the
+/// rest come from the `Clock`).
 pub fn time_prefix() -> [u8; 6] {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -556,13 +556,13 @@ pub(crate) fn is_live(found: &TokenLookup, kind: TokenKind, now: Timestamp) -> b
         && session_is_live(found, now)
 }
 
-/// The client whose credentials these are, or `None` whatever the reason they are not
-/// (unknown, wrong or missing secret, a secret for a public client, disabled), after the
-/// same hashing work in every case.
 /// The least time a failed client authentication takes to answer: well above what either
 /// kind of failure costs, so both are answered at the floor plus the timer's jitter.
 const CLIENT_FAILURE_FLOOR: Duration = Duration::from_millis(5);
 
+/// The client whose credentials these are, or `None` whatever the reason they are not
+/// (unknown, wrong or missing secret, a secret for a public client, disabled), after the
+/// same hashing work in every case.
 fn check_client_secret(
     client: Option<ClientRecord>,
     credentials: &ClientCredentials,

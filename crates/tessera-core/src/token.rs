@@ -101,8 +101,9 @@ impl TokenHash {
         TokenHash(Sha256::digest(token.as_bytes()).into())
     }
 
-    /// The key of a timed token: its time bytes, then the leading bytes of its SHA-256.
-    fn timed(time: &[u8; TIME_LEN], token: &str) -> Self {
+    /// The key of a timed token: its `TIME_LEN` time bytes, then the leading bytes of its
+    /// SHA-256.
+    fn timed(time: &[u8], token: &str) -> Self {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut key = [0u8; 32];
         key[..TIME_LEN].copy_from_slice(time);
@@ -115,13 +116,19 @@ impl TokenHash {
     pub fn of_token(token: &str) -> Self {
         let payload = token.splitn(3, '_').nth(2).unwrap_or(token);
         let mut decoded = [0u8; SIGNED_LEN + MAC_LEN];
-        match URL_SAFE_NO_PAD.decode_slice(payload, &mut decoded) {
-            Ok(written) if payload.len() == PAYLOAD_CHARS && written == decoded.len() => {
-                let mut time = [0u8; TIME_LEN];
-                time.copy_from_slice(&decoded[..TIME_LEN]);
-                Self::timed(&time, token)
-            }
-            _ => Self::of(token),
+        let written = URL_SAFE_NO_PAD
+            .decode_slice(payload, &mut decoded)
+            .unwrap_or(0);
+        Self::of_decoded(token, &decoded[..written])
+    }
+
+    /// The store key of `token`, whose payload decodes to `payload`: timed when the
+    /// payload carries the time, the plain SHA-256 otherwise.
+    fn of_decoded(token: &str, payload: &[u8]) -> Self {
+        if payload.len() == SIGNED_LEN + MAC_LEN {
+            Self::timed(&payload[..TIME_LEN], token)
+        } else {
+            Self::of(token)
         }
     }
 }
@@ -326,14 +333,10 @@ impl TokenKeys {
         if !bool::from(expected.ct_eq(&payload[signed_len..])) {
             return Err(TokenRejected::Invalid);
         }
-        let hash = if signed_len == SIGNED_LEN {
-            let mut time = [0u8; TIME_LEN];
-            time.copy_from_slice(&payload[..TIME_LEN]);
-            TokenHash::timed(&time, token)
-        } else {
-            TokenHash::of(token)
-        };
-        Ok(VerifiedToken { kind, hash })
+        Ok(VerifiedToken {
+            kind,
+            hash: TokenHash::of_decoded(token, payload),
+        })
     }
 }
 

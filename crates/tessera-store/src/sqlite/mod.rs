@@ -52,10 +52,10 @@ pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 /// A Tessera store in one SQLite file.
 ///
 /// Every write runs on the writer thread inside a `BEGIN IMMEDIATE` transaction it shares
-/// with the writes queued beside it, each in a savepoint of its own: no write can fail
-/// half-way for want of a lock, and a lock held too long elsewhere ends in
-/// [`StoreError::Unavailable`] after `busy_timeout`. Every write returns only once it is on
-/// disk.
+/// with the writes queued beside it (a failing write is undone alone: see `writer.rs`): no
+/// write can fail half-way for want of a lock, and a lock held too long elsewhere ends in
+/// [`StoreError::Unavailable`] after `busy_timeout`. Every write returns only once it is
+/// on disk.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// The writer thread; its writes wait for the durability barrier.

@@ -1,6 +1,6 @@
 //! Revocation watermarks, their tidy-up, one-session reads and changes, and expiry clean-up
 //! (`SessionAdminStore`). Each write is one statement or a few, of at most `limit` rows,
-//! run by the writer thread in one savepoint of its current transaction, so the requests
+//! run by the writer thread as one write of its current batch, so the requests
 //! queued behind the single writer wait for one small batch at most.
 
 use std::collections::HashSet;

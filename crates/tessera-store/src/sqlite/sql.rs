@@ -145,8 +145,8 @@ pub(crate) const COMMIT: &str = "COMMIT";
 
 pub(crate) const ROLLBACK: &str = "ROLLBACK";
 
-/// Each write of a batch runs inside this savepoint, so that one failing write is undone
-/// without the others (`writer.rs`).
+/// When a write of a batch failed, the batch runs again with each write inside this
+/// savepoint, so that the failing write is undone without the others (`writer.rs`).
 pub(crate) const SAVEPOINT_WRITE: &str = "SAVEPOINT write";
 
 pub(crate) const RELEASE_WRITE: &str = "RELEASE write";

@@ -410,16 +410,11 @@ impl WriterThread {
 
     /// Runs every write in one transaction without savepoints and commits it; if a write
     /// fails, rolls back and runs the batch again with a savepoint per write.
-    fn transaction(connection: &Connection, mut writes: Vec<Box<dyn QueuedWrite>>) -> Batch {
-        if let Err(error) = execute(connection, sql::BEGIN_IMMEDIATE) {
-            return Batch::Failed {
-                // A lock held elsewhere past `busy_timeout` leaves this connection as good
-                // as it was.
-                keep_connection: is_busy(&error),
-                error: rusqlite_error(&error),
-                writes,
-            };
-        }
+    fn transaction(connection: &Connection, writes: Vec<Box<dyn QueuedWrite>>) -> Batch {
+        let mut writes = match Self::begin(connection, writes) {
+            Ok(writes) => writes,
+            Err(failed) => return failed,
+        };
         let mut told = Vec::with_capacity(writes.len());
         let mut first_failure = None;
         for write in &mut writes {
@@ -451,13 +446,10 @@ impl WriterThread {
         connection: &Connection,
         writes: Vec<Box<dyn QueuedWrite>>,
     ) -> Batch {
-        if let Err(error) = execute(connection, sql::BEGIN_IMMEDIATE) {
-            return Batch::Failed {
-                keep_connection: is_busy(&error),
-                error: rusqlite_error(&error),
-                writes,
-            };
-        }
+        let writes = match Self::begin(connection, writes) {
+            Ok(writes) => writes,
+            Err(failed) => return failed,
+        };
         let mut written = Vec::with_capacity(writes.len());
         let mut writes = writes.into_iter();
         while let Some(mut write) = writes.next() {
@@ -494,6 +486,23 @@ impl WriterThread {
             }
         }
         Self::commit(connection, written)
+    }
+
+    /// Opens the batch's `BEGIN IMMEDIATE` transaction, or fails the whole batch.
+    fn begin(
+        connection: &Connection,
+        writes: Vec<Box<dyn QueuedWrite>>,
+    ) -> Result<Vec<Box<dyn QueuedWrite>>, Batch> {
+        match execute(connection, sql::BEGIN_IMMEDIATE) {
+            Ok(()) => Ok(writes),
+            Err(error) => Err(Batch::Failed {
+                // A lock held elsewhere past `busy_timeout` leaves this connection as good
+                // as it was.
+                keep_connection: is_busy(&error),
+                error: rusqlite_error(&error),
+                writes,
+            }),
+        }
     }
 
     fn commit(connection: &Connection, written: Vec<(Box<dyn QueuedWrite>, bool)>) -> Batch {
