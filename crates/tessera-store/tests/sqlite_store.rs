@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -215,6 +216,89 @@ async fn writes_reach_the_database_file_while_the_store_stays_open() -> TestResu
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     store.close().await;
+    Ok(())
+}
+
+/// The checkpoint counter in the WAL file's header, which SQLite raises each time the next
+/// write starts the WAL again from its beginning.
+fn wal_restarts(wal: &Path) -> Result<u32, std::io::Error> {
+    use std::io::Read as _;
+    let mut header = [0_u8; 16];
+    std::fs::File::open(wal)?.read_exact(&mut header)?;
+    Ok(u32::from_be_bytes([
+        header[12], header[13], header[14], header[15],
+    ]))
+}
+
+/// Under writes that never pause, with lookups beside them, the WAL still starts again
+/// from its beginning every few thousand frames. A WAL only ever appended to grows without
+/// end, and an fsync of a file that grew costs about twice one that did not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_starts_again_from_its_beginning_while_writes_never_pause() -> TestResult {
+    /// Far above the 16 MiB at which the WAL is folded in and the 32 MiB it is cut back to.
+    const LARGEST_WAL: u64 = 48 * 1024 * 1024;
+    let dir = TempDir::new()?;
+    let path = dir.path().join("tessera.db");
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let store = open_at(&path, &StoreOptions::default()).await?;
+    let (client, _, looked_up) = seeded(store.as_ref()).await?;
+    let keys = Arc::new(keys()?);
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let mut load = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (store, keys, stop, client) = (
+            Arc::clone(&store),
+            Arc::clone(&keys),
+            Arc::clone(&stop),
+            client.clone(),
+        );
+        load.spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let access = keys.mint(TokenKind::Access)?.hash;
+                let refresh = keys.mint(TokenKind::Refresh)?.hash;
+                let (session, tokens) = session(&client, access, refresh)?;
+                store.insert_session(&session, &tokens).await?;
+            }
+            Ok::<_, StoreError>(())
+        });
+    }
+    for _ in 0..2 {
+        let (store, stop, hash) = (Arc::clone(&store), Arc::clone(&stop), looked_up[0].hash);
+        load.spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                store.lookup_token(&hash).await?;
+            }
+            Ok(())
+        });
+    }
+
+    let mut largest = 0;
+    let mut restarts = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while restarts.len() < 4 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        largest = largest.max(std::fs::metadata(&wal)?.len());
+        let counter = wal_restarts(&wal)?;
+        if restarts.last() != Some(&counter) {
+            restarts.push(counter);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    while let Some(done) = load.join_next().await {
+        done??;
+    }
+    store.close().await;
+
+    assert!(
+        restarts.len() >= 4,
+        "the WAL started again {} times in two minutes of writes",
+        restarts.len() - 1
+    );
+    assert!(
+        largest <= LARGEST_WAL,
+        "the WAL grew to {largest} bytes between two starts"
+    );
     Ok(())
 }
 

@@ -10,10 +10,17 @@
 //!   the writer goes on appending (it takes no write lock and never waits for one);
 //! - once the WAL holds more than [`RESET_FRAMES`], a second `PASSIVE` checkpoint runs on
 //!   the writer connection itself, between two batches of the writer thread, so no write
-//!   can append meanwhile: it copies only the
-//!   frames the first one left and so completes, after which the next write starts the WAL
-//!   again from its beginning (and `journal_size_limit` truncates the file). Without it, a
-//!   WAL under continuous writes is never fully copied and would grow without end.
+//!   can append meanwhile: it copies only the frames the first one left and so completes,
+//!   after which the next write starts the WAL again from its beginning (and
+//!   `journal_size_limit` truncates the file).
+//!
+//! The second one runs even when the first reported every frame copied. Under continuous
+//! writes the writer thread is inside a transaction while the first one runs, and commits
+//! more frames the moment it returns; SQLite starts the WAL again only at a write that
+//! begins with every frame copied, which only a checkpoint between two batches ensures.
+//! Without it the WAL grew by about 100 MB a second under the `issue` benchmark and only
+//! started again when writes paused; and an fsync of a file that grew costs about twice
+//! one of a file overwritten in place.
 //!
 //! Durability is SQLite's own: a checkpoint syncs the WAL before it copies from it and the
 //! database file after it copied everything, and only then may a writer overwrite the WAL.
@@ -105,7 +112,7 @@ async fn run(
         }
         let started = std::time::Instant::now();
         match checkpoint(&connection).await {
-            Ok((wal_frames, copied)) if wal_frames >= RESET_FRAMES && copied < wal_frames => {
+            Ok(wal_frames) if wal_frames >= RESET_FRAMES => {
                 if let Err(error) = writer.checkpoint().await {
                     tracing::warn!(%error, "the WAL checkpoint on the writer connection failed");
                 }
@@ -119,11 +126,10 @@ async fn run(
     }
 }
 
-/// `PRAGMA wal_checkpoint(PASSIVE)`; returns the frames in the WAL and how many of them
-/// are now in the database file.
-async fn checkpoint(connection: &SqlitePool) -> Result<(i64, i64), sqlx::Error> {
-    let (_busy, wal_frames, copied): (i64, i64, i64) = sqlx::query_as(sql::WAL_CHECKPOINT_PASSIVE)
+/// `PRAGMA wal_checkpoint(PASSIVE)`; returns the frames in the WAL.
+async fn checkpoint(connection: &SqlitePool) -> Result<i64, sqlx::Error> {
+    let (_busy, wal_frames, _copied): (i64, i64, i64) = sqlx::query_as(sql::WAL_CHECKPOINT_PASSIVE)
         .fetch_one(connection)
         .await?;
-    Ok((wal_frames, copied))
+    Ok(wal_frames)
 }
