@@ -26,9 +26,11 @@ const COUNTER_BYTES: usize = 8;
 pub(crate) struct ChangeFile {
     path: PathBuf,
     file: File,
-    /// Serialises this process's bumps: the advisory lock belongs to the open file, which
+    /// Held by a bump from before it reads the counter until `expected` has taken its own
+    /// increment in, so a look at the counter never finds this process's bump alone and
+    /// takes it for another process's write (which empties the lookup cache). It also
+    /// serialises this process's bumps: the advisory lock belongs to the open file, which
     /// all of them share, so it does not keep them apart.
-    bumping: Mutex<()>,
     seen: Mutex<Seen>,
 }
 
@@ -68,7 +70,6 @@ impl ChangeFile {
         Ok(Self {
             path,
             file,
-            bumping: Mutex::new(()),
             seen: Mutex::new(Seen {
                 expected,
                 foreign: 0,
@@ -94,10 +95,8 @@ impl ChangeFile {
     }
 
     fn bump_blocking(&self, writes: u64) -> io::Result<()> {
-        let _bumping = lock(&self.bumping);
-        let found = self.locked_increment(writes);
         let mut seen = lock(&self.seen);
-        match found {
+        match self.locked_increment(writes) {
             Ok(found) => {
                 if found != seen.expected {
                     seen.foreign += 1;
@@ -130,11 +129,11 @@ impl ChangeFile {
 
 impl ChangeSignal for ChangeFile {
     fn foreign_changes(&self) -> u64 {
-        // No file lock: a bump writes 8 bytes at once, and a torn read only adds a
-        // spurious change.
-        let found = read_counter(&self.file);
+        // Read under `seen`, so that a bump of this process is either wholly before the
+        // read or wholly after it. No file lock: a bump writes 8 bytes at once, and a torn
+        // read only adds a spurious change.
         let mut seen = lock(&self.seen);
-        match found {
+        match read_counter(&self.file) {
             Ok(found) if found == seen.expected => {}
             Ok(found) => {
                 seen.foreign += 1;
@@ -159,4 +158,36 @@ fn read_counter(file: &File) -> io::Result<u64> {
         }
     }
     Ok(u64::from_le_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer thread bumps after every batch while lookups look at the counter: none
+    /// of those looks may take this process's own bumps for another process's writes.
+    #[test]
+    fn own_bumps_are_never_taken_for_foreign_writes() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::TempDir::new()?;
+        let changes = std::sync::Arc::new(ChangeFile::open(&dir.path().join("tessera.db"))?);
+        let bumper = std::thread::spawn({
+            let changes = std::sync::Arc::clone(&changes);
+            move || -> Result<(), StoreError> {
+                for _ in 0..20_000 {
+                    changes.bump(1)?;
+                }
+                Ok(())
+            }
+        });
+        while !bumper.is_finished() {
+            assert_eq!(changes.foreign_changes(), 0);
+        }
+        bumper.join().map_err(|_| "the bumping thread panicked")??;
+        assert_eq!(changes.foreign_changes(), 0);
+
+        // A bump by another process, which has a handle of its own, still counts.
+        ChangeFile::open(&dir.path().join("tessera.db"))?.bump(1)?;
+        assert_eq!(changes.foreign_changes(), 1);
+        Ok(())
+    }
 }
