@@ -13,6 +13,11 @@
 //!   only if `epoch` has not moved since before the read. A write that raced the read
 //!   either moved `epoch` first (the entry is never confirmed, so never served) or drops
 //!   the entry after it was inserted.
+//! - Client lookups are confirmed the same way against `client_epoch`, which only the
+//!   writes that may change a client move (and everything `epoch` is moved by a clear):
+//!   with one epoch for both, a client read that any token write overtook, as one always
+//!   does under a steady stream of rotations and revocations, was never confirmed, and
+//!   every client authentication read the store.
 //! - Writes of other processes are learnt from [`ChangeSignal::foreign_changes`], asked at
 //!   the start of every lookup: when it has grown, everything is dropped before the lookup
 //!   answers. A store that cannot tell gets no cache (see [`CachingStore::wrap`]).
@@ -106,6 +111,8 @@ pub struct CachingStore {
     /// Moved by every write of this process (and every foreign change seen) before it
     /// invalidates; a lookup confirms its entry only if this did not move during its read.
     epoch: AtomicU64,
+    /// As `epoch`, for client lookups: moved only by the writes that may change a client.
+    client_epoch: AtomicU64,
     /// The last [`ChangeSignal::foreign_changes`] answer acted upon.
     seen_foreign: AtomicU64,
 }
@@ -138,6 +145,7 @@ impl CachingStore {
                 .time_to_live(ENTRY_TIME_TO_LIVE)
                 .build(),
             epoch: AtomicU64::new(0),
+            client_epoch: AtomicU64::new(0),
             seen_foreign: AtomicU64::new(seen_foreign),
         }
     }
@@ -154,6 +162,7 @@ impl CachingStore {
 
     fn clear(&self, cause: ClearCause) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.client_epoch.fetch_add(1, Ordering::SeqCst);
         self.entries.invalidate_all();
         self.sessions.invalidate_all();
         self.clients.invalidate_all();
@@ -185,16 +194,16 @@ impl CachingStore {
             confirmed: AtomicBool::new(false),
         });
         self.entries.insert(hash, Arc::clone(&entry));
-        if !self.confirm(&entry.confirmed, epoch_before_read) {
+        if !Self::confirm(&self.epoch, &entry.confirmed, epoch_before_read) {
             self.entries.invalidate(&hash);
         }
     }
 
-    /// Confirms an entry just inserted from a read that began at `epoch_before_read`,
-    /// unless a write moved the epoch meanwhile; `false` then: the caller drops the entry,
-    /// which may be stale.
-    fn confirm(&self, confirmed: &AtomicBool, epoch_before_read: u64) -> bool {
-        let unraced = self.epoch.load(Ordering::SeqCst) == epoch_before_read;
+    /// Confirms an entry just inserted from a read that began when `epoch` was
+    /// `epoch_before_read`, unless a write moved it meanwhile; `false` then: the caller
+    /// drops the entry, which may be stale.
+    fn confirm(epoch: &AtomicU64, confirmed: &AtomicBool, epoch_before_read: u64) -> bool {
+        let unraced = epoch.load(Ordering::SeqCst) == epoch_before_read;
         if unraced {
             confirmed.store(true, Ordering::SeqCst);
         }
@@ -213,7 +222,10 @@ impl CachingStore {
                 }
                 self.sessions.invalidate(session_id);
             }
-            Stale::Client(id) => self.clients.invalidate(id),
+            Stale::Client(id) => {
+                self.client_epoch.fetch_add(1, Ordering::SeqCst);
+                self.clients.invalidate(id);
+            }
             Stale::Everything => self.clear(ClearCause::Global),
         }
     }
@@ -259,14 +271,14 @@ impl ClientStore for CachingStore {
             return self.inner.client(id).await;
         }
         metrics::counter!(CLIENT_REQUESTS_METRIC, "result" => "miss").increment(1);
-        let epoch_before_read = self.epoch.load(Ordering::SeqCst);
+        let epoch_before_read = self.client_epoch.load(Ordering::SeqCst);
         let found = self.inner.client(id).await?;
         let entry = Arc::new(ClientEntry {
             client: found.clone(),
             confirmed: AtomicBool::new(false),
         });
         self.clients.insert(id.to_owned(), Arc::clone(&entry));
-        if !self.confirm(&entry.confirmed, epoch_before_read) {
+        if !Self::confirm(&self.client_epoch, &entry.confirmed, epoch_before_read) {
             self.clients.invalidate(id);
         }
         Ok(found)

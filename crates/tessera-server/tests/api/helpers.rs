@@ -72,6 +72,8 @@ pub struct TestApp {
     /// Held for writing, it stops every token lookup after the real store has answered and
     /// before that answer goes back up: a read that a concurrent write makes stale.
     pub lookup_gate: Arc<tokio::sync::RwLock<()>>,
+    /// As `lookup_gate`, for client reads.
+    pub client_gate: Arc<tokio::sync::RwLock<()>>,
     pub admin: Admin,
     pub client: Credentials,
     pub public_client_id: String,
@@ -221,6 +223,7 @@ async fn try_spawn(
         }) as Arc<dyn ChangeSignal>),
     };
     let lookup_gate = Arc::new(tokio::sync::RwLock::new(()));
+    let client_gate = Arc::new(tokio::sync::RwLock::new(()));
     let touches = Arc::new(AtomicUsize::new(0));
     let client_reads = Arc::new(AtomicUsize::new(0));
     let store: Arc<dyn Store> = Arc::new(CountingStore {
@@ -228,6 +231,7 @@ async fn try_spawn(
         lookups: Arc::clone(&lookups),
         signal,
         lookup_gate: Arc::clone(&lookup_gate),
+        client_gate: Arc::clone(&client_gate),
         touches: Arc::clone(&touches),
         client_reads: Arc::clone(&client_reads),
     });
@@ -295,6 +299,7 @@ async fn try_spawn(
         client_reads,
         foreign_writes,
         lookup_gate,
+        client_gate,
         admin,
         client: Credentials {
             id: confidential.id,
@@ -484,6 +489,7 @@ struct CountingStore {
     lookups: Arc<AtomicUsize>,
     signal: Option<Arc<dyn ChangeSignal>>,
     lookup_gate: Arc<tokio::sync::RwLock<()>>,
+    client_gate: Arc<tokio::sync::RwLock<()>>,
     touches: Arc<AtomicUsize>,
     client_reads: Arc<AtomicUsize>,
 }
@@ -508,8 +514,11 @@ impl ClientStore for CountingStore {
         self.inner.insert_client(client).await
     }
     async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        let found = self.inner.client(id).await;
+        // Counted once the store has answered, as lookups are.
         self.client_reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.client(id).await
+        let _pass = self.client_gate.read().await;
+        found
     }
     async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         self.inner.clients().await

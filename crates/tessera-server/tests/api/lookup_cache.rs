@@ -469,6 +469,72 @@ async fn client_changes_here_and_elsewhere_are_seen_by_the_next_authentication()
     Ok(())
 }
 
+/// Starts a token request whose client read has reached the store and now waits at the
+/// client gate, which the caller holds; the request's status once the gate opens.
+async fn client_read_held(
+    app: &Arc<TestApp>,
+) -> (
+    tokio::sync::RwLockWriteGuard<'_, ()>,
+    tokio::task::JoinHandle<u16>,
+) {
+    // Another process's write empties the cache, so the next authentication reads the
+    // store.
+    app.foreign_writes.fetch_add(1, Ordering::SeqCst);
+    let gate = app.client_gate.write().await;
+    let before = app.client_reads.load(Ordering::SeqCst);
+    let request = tokio::spawn({
+        let app = Arc::clone(app);
+        async move { app.token("grant_type=password").await.status }
+    });
+    while app.client_reads.load(Ordering::SeqCst) == before {
+        tokio::task::yield_now().await;
+    }
+    (gate, request)
+}
+
+/// A client read that a write to some session overtook is still remembered: session and
+/// token writes never change a client, and under a steady stream of them a cache that
+/// forgot every overtaken read would send every authentication to the store.
+#[tokio::test]
+async fn a_client_read_that_a_session_write_overtakes_is_still_remembered() -> TestResult {
+    let app = Arc::new(spawn_app().await);
+    if !caches_lookups(&app) {
+        return Ok(());
+    }
+    let (access, _) = app.anonymous_tokens().await;
+    let session_id = app.get_session(&access).await.str("sessionId");
+    let (gate, request) = client_read_held(&app).await;
+    assert!(app.session_admin.revoke_session(&session_id).await?);
+    drop(gate);
+    assert_eq!(request.await?, 200);
+
+    let before = app.client_reads.load(Ordering::SeqCst);
+    assert_eq!(app.token("grant_type=password").await.status, 200);
+    assert_eq!(
+        app.client_reads.load(Ordering::SeqCst),
+        before,
+        "the next authentication must come from the cache"
+    );
+    Ok(())
+}
+
+/// A client read that the client's own change overtook is never served afterwards.
+#[tokio::test]
+async fn a_client_read_that_its_disabling_overtakes_is_never_served_afterwards() -> TestResult {
+    let app = Arc::new(spawn_app().await);
+    if !caches_lookups(&app) {
+        return Ok(());
+    }
+    let (gate, request) = client_read_held(&app).await;
+    assert!(app.admin.disable_client(&app.client.id).await?);
+    drop(gate);
+    // It started before the client was disabled: either answer is allowed for it.
+    let status = request.await?;
+    assert!(status == 200 || status == 401, "{status}");
+    assert_eq!(app.token("grant_type=password").await.status, 401);
+    Ok(())
+}
+
 #[tokio::test]
 async fn every_failed_client_authentication_reads_the_store_once_known_client_or_not() {
     let app = spawn_app().await;
