@@ -20,8 +20,13 @@
 //! The connection runs with `synchronous=NORMAL`, so a commit in WAL mode does not fsync.
 //! Instead each write, once its batch committed, waits for the next `fdatasync` of the
 //! `-wal` file, and one fsync answers every write that committed before it started (group
-//! commit): the thread goes on with the next batch while the last one's fsync runs, and a
-//! request never waits for more than the fsync in progress plus its own. SQLite itself
+//! commit): a request never waits for more than the fsync in progress plus its own.
+//!
+//! While an fsync runs, the thread gathers the writes that arrive instead of committing
+//! them in batches of their own: they could not be answered before the next fsync anyway,
+//! and every commit writes the newest page of each b-tree it touched to the WAL again, so
+//! three small commits in one fsync's time wrote (and the fsync flushed) about three times
+//! the pages one larger commit does. The sync loop tells the thread when it goes idle. SQLite itself
 //! syncs the WAL before each checkpoint and the database after it, so a commit that a
 //! checkpoint moved out of the WAL is on disk too.
 
@@ -131,7 +136,10 @@ impl Writer {
     ) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel();
         let (opened, first) = oneshot::channel();
-        let barrier = Arc::new(SyncBarrier::new(&opener.path));
+        let barrier = Arc::new(SyncBarrier::new(&opener.path, jobs.clone()));
+        // The state alone, not the barrier: the barrier holds a sender of the thread's own
+        // queue, which would keep the thread waiting after every `Writer` was dropped.
+        let sync_state = Arc::clone(&barrier.state);
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
             .spawn({
@@ -141,6 +149,7 @@ impl Writer {
                     let _ = opened.send(failed);
                     if let Ok(connection) = connection {
                         WriterThread {
+                            sync_state,
                             opener,
                             connection: Some(connection),
                             changes,
@@ -258,6 +267,8 @@ enum Job {
     /// Run between batches, outside any transaction; not run when the connection cannot
     /// be opened.
     Run(Box<dyn FnOnce(&Connection) + Send>),
+    /// The sync loop went idle: writes gathered while it ran may commit now.
+    SyncIdle,
     Stop,
 }
 
@@ -266,6 +277,7 @@ impl std::fmt::Debug for Job {
         f.write_str(match self {
             Self::Write(_) => "Job::Write",
             Self::Run(_) => "Job::Run",
+            Self::SyncIdle => "Job::SyncIdle",
             Self::Stop => "Job::Stop",
         })
     }
@@ -312,6 +324,8 @@ where
 }
 
 struct WriterThread {
+    /// The sync loop's state, to tell whether an fsync is running.
+    sync_state: Arc<Mutex<BarrierState>>,
     opener: Opener,
     /// `None` after a failure that may have left the connection unusable; reopened at the
     /// next batch.
@@ -333,10 +347,16 @@ impl WriterThread {
                 match job {
                     Job::Write(write) => writes.push(write),
                     Job::Run(run) => runs.push(run),
+                    Job::SyncIdle => {}
                     Job::Stop => stop = true,
                 }
-                next = if writes.len() < MOST_PER_BATCH {
-                    queue.try_recv().ok()
+                next = if writes.len() >= MOST_PER_BATCH {
+                    None
+                } else if let Ok(job) = queue.try_recv() {
+                    Some(job)
+                } else if !stop && !writes.is_empty() && lock(&self.sync_state).syncing {
+                    // The next job, or the news that the fsync in progress is over.
+                    queue.recv().ok()
                 } else {
                     None
                 };
@@ -611,7 +631,9 @@ type SyncAnswer = Result<(), String>;
 struct SyncBarrier {
     database: PathBuf,
     wal: PathBuf,
-    state: Mutex<BarrierState>,
+    state: Arc<Mutex<BarrierState>>,
+    /// The writer thread's queue, told when the loop goes idle.
+    writer: mpsc::Sender<Job>,
     /// The WAL file the last fsync found (device, inode). A WAL file new since then
     /// (SQLite removes it when the last connection closes) needs its folder entry synced
     /// once, or a crash could lose the whole file.
@@ -630,13 +652,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SyncBarrier {
-    fn new(database: &Path) -> Self {
+    fn new(database: &Path, writer: mpsc::Sender<Job>) -> Self {
         let mut wal = database.as_os_str().to_owned();
         wal.push("-wal");
         Self {
             database: database.to_owned(),
             wal: PathBuf::from(wal),
-            state: Mutex::default(),
+            state: Arc::default(),
+            writer,
             last_wal: Mutex::default(),
         }
     }
@@ -669,6 +692,8 @@ impl SyncBarrier {
                 let mut state = lock(&self.state);
                 if state.waiting.is_empty() {
                     state.syncing = false;
+                    // A writer thread that stopped needs no news.
+                    let _ = self.writer.send(Job::SyncIdle);
                     return;
                 }
                 std::mem::take(&mut state.waiting)
