@@ -18,6 +18,10 @@
 //!   with one epoch for both, a client read that any token write overtook, as one always
 //!   does under a steady stream of rotations and revocations, was never confirmed, and
 //!   every client authentication read the store.
+//! - Shoppers found by external reference id (the partner-shopper grant) are kept without
+//!   any of this: a shopper row never changes once written (the store has no way to
+//!   change or delete one), so a shopper read once stays true. Absences are not kept: a
+//!   shopper created later must be found at once.
 //! - Writes of other processes are learnt from [`ChangeSignal::foreign_changes`], asked at
 //!   the start of every lookup: when it has grown, everything is dropped before the lookup
 //!   answers. A store that cannot tell gets no cache (see [`CachingStore::wrap`]).
@@ -54,6 +58,12 @@ const CLIENT_REQUESTS_METRIC: &str = "tessera_client_cache_requests_total";
 /// Client ids longer than this are read through without caching: real ids are 32
 /// characters, and longer keys would only let a caller spend the cache's memory.
 const MAX_CACHED_CLIENT_ID_LEN: usize = 128;
+/// Counter of shopper lookups by external reference id (the partner-shopper grant),
+/// labelled `result` = `hit` or `miss`.
+const SHOPPER_REQUESTS_METRIC: &str = "tessera_shopper_cache_requests_total";
+/// External reference ids longer than this are read through without caching, as client
+/// ids are.
+const MAX_CACHED_REFERENCE_LEN: usize = 128;
 /// Counter of whole-cache clears, labelled `cause` = `foreign` (another process wrote) or
 /// `global` (a write of this process that may touch any session).
 const CLEARS_METRIC: &str = "tessera_lookup_cache_clears_total";
@@ -108,6 +118,8 @@ pub struct CachingStore {
     entries: Cache<TokenHash, Arc<Entry>>,
     sessions: Cache<String, Arc<SessionFlag>>,
     clients: Cache<String, Arc<ClientEntry>>,
+    /// Shoppers by external reference id.
+    shoppers: Cache<String, Arc<ShopperRecord>>,
     /// Moved by every write of this process (and every foreign change seen) before it
     /// invalidates; a lookup confirms its entry only if this did not move during its read.
     epoch: AtomicU64,
@@ -144,6 +156,10 @@ impl CachingStore {
                 .max_capacity(capacity)
                 .time_to_live(ENTRY_TIME_TO_LIVE)
                 .build(),
+            shoppers: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ENTRY_TIME_TO_LIVE)
+                .build(),
             epoch: AtomicU64::new(0),
             client_epoch: AtomicU64::new(0),
             seen_foreign: AtomicU64::new(seen_foreign),
@@ -166,6 +182,7 @@ impl CachingStore {
         self.entries.invalidate_all();
         self.sessions.invalidate_all();
         self.clients.invalidate_all();
+        self.shoppers.invalidate_all();
         metrics::counter!(CLEARS_METRIC, "cause" => cause.label()).increment(1);
     }
 
@@ -331,9 +348,27 @@ impl ShopperStore for CachingStore {
         &self,
         external_reference_id: &str,
     ) -> Result<Option<ShopperRecord>, StoreError> {
-        self.inner
+        if external_reference_id.len() > MAX_CACHED_REFERENCE_LEN {
+            return self
+                .inner
+                .shopper_by_external_reference(external_reference_id)
+                .await;
+        }
+        self.check_foreign();
+        if let Some(shopper) = self.shoppers.get(external_reference_id) {
+            metrics::counter!(SHOPPER_REQUESTS_METRIC, "result" => "hit").increment(1);
+            return Ok(Some(ShopperRecord::clone(&shopper)));
+        }
+        metrics::counter!(SHOPPER_REQUESTS_METRIC, "result" => "miss").increment(1);
+        let found = self
+            .inner
             .shopper_by_external_reference(external_reference_id)
-            .await
+            .await?;
+        if let Some(shopper) = &found {
+            self.shoppers
+                .insert(external_reference_id.to_owned(), Arc::new(shopper.clone()));
+        }
+        Ok(found)
     }
     async fn shopper_by_username(
         &self,

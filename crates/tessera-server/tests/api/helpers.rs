@@ -66,6 +66,8 @@ pub struct TestApp {
     pub touches: Arc<AtomicUsize>,
     /// Client reads that reached the real store (a cache hit does not count).
     pub client_reads: Arc<AtomicUsize>,
+    /// Shopper reads by external reference id that reached the real store.
+    pub shopper_reads: Arc<AtomicUsize>,
     /// Writes made by another process, as the SQLite store's change signal reports them:
     /// a test that writes through a second store on the same file adds one.
     pub foreign_writes: Arc<AtomicU64>,
@@ -226,6 +228,7 @@ async fn try_spawn(
     let client_gate = Arc::new(tokio::sync::RwLock::new(()));
     let touches = Arc::new(AtomicUsize::new(0));
     let client_reads = Arc::new(AtomicUsize::new(0));
+    let shopper_reads = Arc::new(AtomicUsize::new(0));
     let store: Arc<dyn Store> = Arc::new(CountingStore {
         inner: real,
         lookups: Arc::clone(&lookups),
@@ -234,6 +237,7 @@ async fn try_spawn(
         client_gate: Arc::clone(&client_gate),
         touches: Arc::clone(&touches),
         client_reads: Arc::clone(&client_reads),
+        shopper_reads: Arc::clone(&shopper_reads),
     });
     let clock = ManualClock::new(START);
     let key_file = TokenKeys::generate_file()?;
@@ -297,6 +301,7 @@ async fn try_spawn(
         lookups,
         touches,
         client_reads,
+        shopper_reads,
         foreign_writes,
         lookup_gate,
         client_gate,
@@ -492,6 +497,7 @@ struct CountingStore {
     client_gate: Arc<tokio::sync::RwLock<()>>,
     touches: Arc<AtomicUsize>,
     client_reads: Arc<AtomicUsize>,
+    shopper_reads: Arc<AtomicUsize>,
 }
 
 /// The SQLite store's own change signal (when it has one), plus the writes a test counts
@@ -547,6 +553,7 @@ impl ShopperStore for CountingStore {
         &self,
         external_reference_id: &str,
     ) -> Result<Option<ShopperRecord>, StoreError> {
+        self.shopper_reads.fetch_add(1, Ordering::SeqCst);
         self.inner
             .shopper_by_external_reference(external_reference_id)
             .await

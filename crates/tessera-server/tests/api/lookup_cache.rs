@@ -469,6 +469,42 @@ async fn client_changes_here_and_elsewhere_are_seen_by_the_next_authentication()
     Ok(())
 }
 
+/// The partner-shopper grant reads a shopper from the store once, not once per grant:
+/// shopper rows never change. An unknown reference is not remembered, so a shopper
+/// created after a refused grant is found by the next one; another process's write
+/// empties the cache like any other.
+#[tokio::test]
+async fn a_partner_shopper_is_read_from_the_store_once() {
+    let app = spawn_app().await;
+    if !caches_lookups(&app) {
+        return;
+    }
+    let grant = "grant_type=client_credentials&dr_external_reference_id=partner-42";
+    let reads = || app.shopper_reads.load(Ordering::SeqCst);
+    assert_eq!(app.token(grant).await.status, 400, "unknown reference");
+    let user_id = app.shopper("partner-42").await;
+
+    let before = reads();
+    let first = app.token(grant).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(reads(), before + 1, "the first grant reads the store");
+    let second = app.token(grant).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(
+        reads(),
+        before + 1,
+        "the second grant must come from the cache"
+    );
+    for answer in [first, second] {
+        let session = app.get_session(&answer.str("access_token")).await;
+        assert_eq!(session.str("userId"), user_id);
+    }
+
+    app.foreign_writes.fetch_add(1, Ordering::SeqCst);
+    assert_eq!(app.token(grant).await.status, 200);
+    assert_eq!(reads(), before + 2, "after another process wrote");
+}
+
 /// Starts a token request whose client read has reached the store and now waits at the
 /// client gate, which the caller holds; the request's status once the gate opens.
 async fn client_read_held(
