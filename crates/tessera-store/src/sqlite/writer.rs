@@ -21,14 +21,14 @@
 //! Instead each write, once its batch committed, waits for the next `fdatasync` of the
 //! `-wal` file, and one fsync answers every write that committed before it started (group
 //! commit): a request never waits for more than the fsync in progress plus its own.
+//! SQLite itself syncs the WAL before each checkpoint and the database after it, so a
+//! commit that a checkpoint moved out of the WAL is on disk too.
 //!
 //! While an fsync runs, the thread gathers the writes that arrive instead of committing
 //! them in batches of their own: they could not be answered before the next fsync anyway,
 //! and every commit writes the newest page of each b-tree it touched to the WAL again, so
 //! three small commits in one fsync's time wrote (and the fsync flushed) about three times
-//! the pages one larger commit does. The sync loop tells the thread when it goes idle. SQLite itself
-//! syncs the WAL before each checkpoint and the database after it, so a commit that a
-//! checkpoint moved out of the WAL is on disk too.
+//! the pages one larger commit does. The sync loop tells the thread when it goes idle.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt as _;
