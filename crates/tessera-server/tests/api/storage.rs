@@ -135,6 +135,13 @@ fn untimed_token(app: &TestApp, prefix: &str) -> Result<String, Box<dyn std::err
     ))
 }
 
+/// `access` looks up its session, `session_id`.
+async fn assert_looks_up(app: &TestApp, access: &str, session_id: &str) {
+    let looked_up = app.get_session(access).await;
+    assert_eq!(looked_up.status, 200, "{}", looked_up.text);
+    assert_eq!(looked_up.str("sessionId"), session_id);
+}
+
 #[tokio::test]
 async fn tokens_minted_before_the_payload_carried_the_time_keep_working() -> TestResult {
     let app = spawn_app().await;
@@ -149,9 +156,7 @@ async fn tokens_minted_before_the_payload_carried_the_time_keep_working() -> Tes
     ];
     app.store.insert_session(&session, &tokens).await?;
 
-    let looked_up = app.get_session(&access).await;
-    assert_eq!(looked_up.status, 200, "{}", looked_up.text);
-    assert_eq!(looked_up.str("sessionId"), session.id);
+    assert_looks_up(&app, &access, &session.id).await;
 
     // Its refresh token rotates into tokens of the current shape, for the same session.
     let rotated = app
@@ -160,9 +165,7 @@ async fn tokens_minted_before_the_payload_carried_the_time_keep_working() -> Tes
     assert_eq!(rotated.status, 200, "{}", rotated.text);
     let new_access = rotated.str("access_token");
     assert_eq!(new_access.splitn(3, '_').nth(2).map(str::len), Some(72));
-    let after = app.get_session(&new_access).await;
-    assert_eq!(after.status, 200, "{}", after.text);
-    assert_eq!(after.str("sessionId"), session.id);
+    assert_looks_up(&app, &new_access, &session.id).await;
     let replayed = app
         .token(&format!("grant_type=refresh_token&refresh_token={refresh}"))
         .await;

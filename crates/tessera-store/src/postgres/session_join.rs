@@ -99,24 +99,16 @@ impl<'t> TokenColumns<'t> {
     }
 }
 
-/// Inserts token rows on an open transaction.
+/// Inserts token rows on an open transaction, in one statement.
 pub(super) async fn insert_token_rows<'t>(
     conn: &mut PgConnection,
     tokens: impl IntoIterator<Item = &'t TokenRecord>,
 ) -> Result<(), Failure> {
-    for token in tokens {
-        sqlx::query(sql::INSERT_TOKEN)
-            .bind(bind_hash(&token.hash))
-            .bind(token.kind.as_str())
-            .bind(&token.session_id)
-            .bind(&token.client_id)
-            .bind(token.issued_at.millis())
-            .bind(token.expires_at.millis())
-            .bind(token.revoked_at.map(Timestamp::millis))
-            .bind(token.consumed_at.map(Timestamp::millis))
-            .execute(&mut *conn)
-            .await?;
-    }
+    let columns = TokenColumns::of(tokens);
+    columns
+        .bind(sqlx::query(sql::INSERT_TOKENS))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -107,8 +107,11 @@ pub(crate) const INSERT_SESSION_WITH_TOKENS: &str = "WITH new_session AS (\
      SELECT * FROM unnest($16::bytea[], $17::text[], $18::text[], $19::text[], \
      $20::int8[], $21::int8[], $22::int8[], $23::int8[])";
 
-pub(crate) const INSERT_TOKEN: &str = "INSERT INTO tokens (hash, kind, session_id, client_id, \
-     issued_at, expires_at, revoked_at, consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// Token rows bound as one array per column (`session_join::TokenColumns`).
+pub(crate) const INSERT_TOKENS: &str = "INSERT INTO tokens (hash, kind, session_id, client_id, \
+     issued_at, expires_at, revoked_at, consumed_at) \
+     SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], \
+     $5::int8[], $6::int8[], $7::int8[], $8::int8[])";
 
 /// One read by primary keys all the way: the token's hash, its session's id, the session's
 /// client's id, and (a LEFT JOIN, NULL when never set) the shopper's revocation watermark

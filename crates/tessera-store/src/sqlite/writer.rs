@@ -559,19 +559,13 @@ fn failed(
     current: Box<dyn QueuedWrite>,
     rest: impl Iterator<Item = Box<dyn QueuedWrite>>,
 ) -> Batch {
-    if !connection.is_autocommit() {
-        let _ = execute(connection, sql::ROLLBACK);
-    }
-    Batch::Failed {
-        error: rusqlite_error(error),
-        writes: written
-            .into_iter()
-            .map(|(write, _)| write)
-            .chain(std::iter::once(current))
-            .chain(rest)
-            .collect(),
-        keep_connection: false,
-    }
+    let writes = written
+        .into_iter()
+        .map(|(write, _)| write)
+        .chain(std::iter::once(current))
+        .chain(rest)
+        .collect();
+    failed_batch(connection, error, writes)
 }
 
 /// A failure that ends the whole transaction before any write was set apart: rolls back
