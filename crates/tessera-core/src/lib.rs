@@ -15,6 +15,7 @@ pub mod lookup_cache;
 pub mod migration;
 pub mod password;
 mod revocation;
+pub mod rotation;
 pub mod secret;
 pub mod service;
 pub mod session;

@@ -37,6 +37,7 @@ use crate::client::{ClientRecord, ClientSecretHash};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::migration::{MigrationBatch, MigrationKey, MigrationKind, MigrationStore};
+use crate::rotation::{RefreshExchange, RefreshOutcome};
 use crate::session::{SessionRecord, TokenLookup, TokenRecord};
 use crate::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp};
 use crate::session_token::{SessionTokenLookup, SessionTokenRecord};
@@ -456,6 +457,26 @@ impl SessionStore for CachingStore {
         // The consumed token, and the session whose newest access token moved.
         self.written(Stale::Token(consumed));
         self.written(Stale::Session(&access.session_id));
+        result
+    }
+    async fn exchange_refresh(
+        &self,
+        exchange: &RefreshExchange,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let result = self.inner.exchange_refresh(exchange).await;
+        match &result {
+            Ok(RefreshOutcome::Refused) => {}
+            Ok(RefreshOutcome::ReuseDetected { session, .. }) => {
+                self.written(Stale::Session(&session.id));
+            }
+            Ok(RefreshOutcome::Rotated { session, .. }) => {
+                self.written(Stale::Token(&exchange.presented));
+                self.written(Stale::Session(&session.id));
+            }
+            // An error may still have written (a commit whose fsync failed), to a session
+            // only the store had read.
+            Err(_) => self.written(Stale::Everything),
+        }
         result
     }
 }

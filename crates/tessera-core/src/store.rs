@@ -8,6 +8,7 @@ use crate::client::{ClientRecord, ClientSecretHash};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::migration::MigrationStore;
+use crate::rotation::{RefreshExchange, RefreshOutcome, exchange_in_steps};
 use crate::session::{SessionRecord, TokenLookup, TokenRecord};
 use crate::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp};
 use crate::session_token::{SessionTokenLookup, SessionTokenRecord};
@@ -113,6 +114,16 @@ pub trait SessionStore: Send + Sync {
         access: &TokenRecord,
         refresh: &TokenRecord,
     ) -> Result<bool, StoreError>;
+    /// The refresh-token exchange as one operation ([`crate::rotation`]): finds
+    /// `exchange.presented`, decides with [`RefreshExchange::decide`] and writes what that
+    /// says. By default a read, then conditional writes ([`exchange_in_steps`]); a store
+    /// with a single writer runs all of it as one write.
+    async fn exchange_refresh(
+        &self,
+        exchange: &RefreshExchange,
+    ) -> Result<RefreshOutcome, StoreError> {
+        exchange_in_steps(self, exchange).await
+    }
 }
 
 /// Session tokens and the session changes that use them: joining a session, binding a

@@ -9,6 +9,7 @@ use crate::client::{ClientRecord, ClientSecretHash, Grant, GrantSet, PasswordEnc
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::id::{new_client_id, new_session_id, new_session_tag, new_user_id, random_bytes};
+use crate::rotation::{RefreshExchange, RefreshOutcome};
 use crate::secret::Secret;
 use crate::session::{SessionRecord, TokenLookup, TokenRecord};
 use crate::session_token::{SessionTokenLookup, SessionTokenRecord};
@@ -845,6 +846,213 @@ pub async fn rotate_refresh_is_all_or_nothing(store: &dyn Store) -> Result<(), S
     Ok(())
 }
 
+/// A presentation of `presented` by `client` at `seconds`, with fresh successor hashes.
+fn exchange_of(
+    presented: TokenHash,
+    client: &ClientRecord,
+    seconds: i64,
+) -> Result<RefreshExchange, StoreError> {
+    Ok(RefreshExchange {
+        presented,
+        client_id: client.id.clone(),
+        access_token_ttl: client.access_token_ttl,
+        now: at(seconds),
+        access: random_hash()?,
+        refresh: random_hash()?,
+    })
+}
+
+/// Asserts that neither successor of `exchange` was stored.
+async fn assert_no_successors(
+    store: &dyn Store,
+    exchange: &RefreshExchange,
+) -> Result<(), StoreError> {
+    assert_eq!(store.lookup_token(&exchange.access).await?, None);
+    assert_eq!(store.lookup_token(&exchange.refresh).await?, None);
+    Ok(())
+}
+
+/// `exchange_refresh` rotates a live refresh token of the presenting client once: both
+/// successors stored, the old token consumed, the new access token the session's newest.
+/// The same token presented again ends the session, once; the successor rotates in turn.
+pub async fn exchange_refresh_rotates_then_detects_reuse(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    let (client, session, tokens) = stored_session(store).await?;
+    let old_refresh = tokens[1].hash;
+
+    let first = exchange_of(old_refresh, &client, 60)?;
+    let outcome = store.exchange_refresh(&first).await?;
+    assert_eq!(
+        outcome,
+        RefreshOutcome::Rotated {
+            session: session.clone(),
+            access_expires_at: at(60 + client.access_token_ttl),
+        }
+    );
+    let consumed = looked_up(store, &old_refresh).await?;
+    assert_eq!(consumed.token.consumed_at, Some(at(60)));
+    assert_eq!(consumed.session.newest_access, first.access);
+    let successor = |hash, kind, expires_at| TokenRecord {
+        hash,
+        kind,
+        session_id: session.id.clone(),
+        client_id: client.id.clone(),
+        issued_at: at(60),
+        expires_at,
+        revoked_at: None,
+        consumed_at: None,
+    };
+    assert_eq!(
+        looked_up(store, &first.access).await?.token,
+        successor(
+            first.access,
+            TokenKind::Access,
+            at(60 + client.access_token_ttl)
+        )
+    );
+    // The session's absolute end does not move.
+    assert_eq!(
+        looked_up(store, &first.refresh).await?.token,
+        successor(first.refresh, TokenKind::Refresh, session.expires_at)
+    );
+
+    // The consumed token again: the session ends, and nothing new is stored.
+    let replay = exchange_of(old_refresh, &client, 61)?;
+    let RefreshOutcome::ReuseDetected {
+        session: seen,
+        ended,
+    } = store.exchange_refresh(&replay).await?
+    else {
+        panic!("a consumed refresh token presented again is a reuse");
+    };
+    assert!(ended);
+    assert_eq!(seen.id, session.id);
+    assert_no_successors(store, &replay).await?;
+    assert_eq!(
+        looked_up(store, &first.refresh).await?.session.revoked_at,
+        Some(at(61))
+    );
+    // Once ended, it stays ended at its first time.
+    let again = exchange_of(old_refresh, &client, 62)?;
+    assert!(matches!(
+        store.exchange_refresh(&again).await?,
+        RefreshOutcome::ReuseDetected { ended: false, .. }
+    ));
+    assert_eq!(
+        looked_up(store, &old_refresh).await?.session.revoked_at,
+        Some(at(61))
+    );
+    // The successor of an ended session no longer rotates.
+    let late = exchange_of(first.refresh, &client, 63)?;
+    assert_eq!(
+        store.exchange_refresh(&late).await?,
+        RefreshOutcome::Refused
+    );
+    assert_no_successors(store, &late).await?;
+
+    // A fresh chain: the successor rotates in turn.
+    let (client, _, tokens) = stored_session(store).await?;
+    let first = exchange_of(tokens[1].hash, &client, 60)?;
+    assert!(matches!(
+        store.exchange_refresh(&first).await?,
+        RefreshOutcome::Rotated { .. }
+    ));
+    let next = exchange_of(first.refresh, &client, 120)?;
+    assert!(matches!(
+        store.exchange_refresh(&next).await?,
+        RefreshOutcome::Rotated { .. }
+    ));
+    assert_eq!(
+        looked_up(store, &next.refresh).await?.session.newest_access,
+        next.access
+    );
+    Ok(())
+}
+
+/// `exchange_refresh` refuses, writing nothing, an unknown hash, an access token, another
+/// client's refresh token, a revoked one, one of a revoked session and one past its end;
+/// and an access lifetime never outlasts the session.
+pub async fn exchange_refresh_refuses_without_writing(store: &dyn Store) -> Result<(), StoreError> {
+    let (client, session, tokens) = stored_session(store).await?;
+    let refused = |outcome: RefreshOutcome| assert_eq!(outcome, RefreshOutcome::Refused);
+
+    let unknown = exchange_of(random_hash()?, &client, 60)?;
+    refused(store.exchange_refresh(&unknown).await?);
+    assert_no_successors(store, &unknown).await?;
+
+    let access = exchange_of(tokens[0].hash, &client, 60)?;
+    refused(store.exchange_refresh(&access).await?);
+    assert_no_successors(store, &access).await?;
+
+    // Another client presents this session's live refresh token: refused untouched.
+    let other_client = confidential_client()?;
+    store.insert_client(&other_client).await?;
+    let stolen = exchange_of(tokens[1].hash, &other_client, 60)?;
+    refused(store.exchange_refresh(&stolen).await?);
+    assert_no_successors(store, &stolen).await?;
+    let found = looked_up(store, &tokens[1].hash).await?;
+    assert_eq!(found.token, tokens[1]);
+    assert_eq!(found.session, session);
+
+    // At or past its end.
+    let late = exchange_of(tokens[1].hash, &client, 365 * 24 * 3600)?;
+    refused(store.exchange_refresh(&late).await?);
+    assert_no_successors(store, &late).await?;
+    assert_eq!(looked_up(store, &tokens[1].hash).await?.token, tokens[1]);
+
+    // Revoked on its own, and of a revoked session.
+    assert!(store.revoke_token(&tokens[1].hash, at(30)).await?);
+    let revoked = exchange_of(tokens[1].hash, &client, 60)?;
+    refused(store.exchange_refresh(&revoked).await?);
+    assert_no_successors(store, &revoked).await?;
+    let (client, session, tokens) = stored_session(store).await?;
+    assert!(store.revoke_session(&session.id, at(30)).await?);
+    let ended = exchange_of(tokens[1].hash, &client, 60)?;
+    refused(store.exchange_refresh(&ended).await?);
+    assert_no_successors(store, &ended).await?;
+    assert_eq!(looked_up(store, &tokens[1].hash).await?.token, tokens[1]);
+
+    // An hour before the session's end, a two-hour access lifetime stops at the end.
+    let (mut client, session, tokens) = stored_session(store).await?;
+    client.access_token_ttl = 7200;
+    let near_end = exchange_of(tokens[1].hash, &client, 365 * 24 * 3600 - 3600)?;
+    assert_eq!(
+        store.exchange_refresh(&near_end).await?,
+        RefreshOutcome::Rotated {
+            session: session.clone(),
+            access_expires_at: session.expires_at,
+        }
+    );
+    Ok(())
+}
+
+/// An exchange whose successors cannot be stored leaves everything as it was: the old
+/// refresh token unconsumed and the session's newest access token unchanged.
+pub async fn exchange_refresh_is_all_or_nothing(store: &dyn Store) -> Result<(), StoreError> {
+    let (client, session, tokens) = stored_session(store).await?;
+    let mut clash = exchange_of(tokens[1].hash, &client, 60)?;
+    // The new refresh token's hash is taken (by the old access token).
+    clash.refresh = tokens[0].hash;
+    let result = store.exchange_refresh(&clash).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "expected Conflict, got {result:?}"
+    );
+    assert_eq!(store.lookup_token(&clash.access).await?, None);
+    let found = looked_up(store, &tokens[1].hash).await?;
+    assert_eq!(found.token, tokens[1]);
+    assert_eq!(found.session, session);
+
+    // The token still rotates afterwards.
+    let retry = exchange_of(tokens[1].hash, &client, 61)?;
+    assert!(matches!(
+        store.exchange_refresh(&retry).await?,
+        RefreshOutcome::Rotated { .. }
+    ));
+    Ok(())
+}
+
 /// A session token round-trips, unbound at first; an unknown hash is not found.
 pub async fn session_tokens_round_trip(store: &dyn Store) -> Result<(), StoreError> {
     let client = confidential_client()?;
@@ -1079,6 +1287,9 @@ pub async fn run_all(store: &dyn Store) -> Result<(), StoreError> {
     rotate_refresh_rotates_once(store).await?;
     rotate_refresh_refuses_dead_tokens(store).await?;
     rotate_refresh_is_all_or_nothing(store).await?;
+    exchange_refresh_rotates_then_detects_reuse(store).await?;
+    exchange_refresh_refuses_without_writing(store).await?;
+    exchange_refresh_is_all_or_nothing(store).await?;
     session_tokens_round_trip(store).await?;
     insert_bound_session_binds_once(store).await?;
     add_session_tokens_needs_a_live_session(store).await?;

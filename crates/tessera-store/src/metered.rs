@@ -8,6 +8,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use tessera_core::client::{ClientRecord, ClientSecretHash};
 use tessera_core::migration::{MigrationBatch, MigrationKey, MigrationKind, MigrationStore};
+use tessera_core::rotation::{RefreshExchange, RefreshOutcome};
 use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
 use tessera_core::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp};
 use tessera_core::session_token::{SessionTokenLookup, SessionTokenRecord};
@@ -163,6 +164,12 @@ impl SessionStore for MeteredStore {
             "rotate_refresh",
             self.inner.rotate_refresh(consumed, now, access, refresh)
         )
+    }
+    async fn exchange_refresh(
+        &self,
+        exchange: &RefreshExchange,
+    ) -> Result<RefreshOutcome, StoreError> {
+        timed!("exchange_refresh", self.inner.exchange_refresh(exchange))
     }
 }
 

@@ -1,11 +1,12 @@
-//! The row decoders both SQL backends share. Their schemas keep the same columns in the
-//! same order, so reading a row back into a record is the same code for SQLite and
-//! PostgreSQL; only the sqlx row and database types differ. A macro (rather than generic
-//! code) keeps each decoder a plain function over its backend's concrete row type.
+//! The row decoders every backend shares. The schemas keep the same columns in the same
+//! order, so reading a row back into a record is the same code for SQLite and PostgreSQL
+//! through sqlx, and for SQLite's writer thread through rusqlite; only the row type and how
+//! one column is taken from it differ. Macros (rather than generic code) keep each decoder
+//! a plain function over its backend's concrete row type.
 
-/// Defines `Columns` and the record decoders for one backend. The invoking module brings
-/// into scope the domain types, `sqlx::{Decode, Row, Type}` and its backend's
-/// `store_error`.
+/// Defines `Columns` over a sqlx row and the record decoders for one backend. The invoking
+/// module brings into scope the domain types, `sqlx::{Decode, Row, Type}` and its
+/// backend's `store_error`.
 macro_rules! row_decoders {
     ($row:ty, $db:ty) => {
         /// A cursor over one row's columns, so decoders of joined rows can follow each other.
@@ -27,7 +28,18 @@ macro_rules! row_decoders {
                 self.next += 1;
                 self.row.try_get(index).map_err(store_error)
             }
+        }
 
+        $crate::row_decoders::record_decoders!($row);
+    };
+}
+
+/// The record decoders, over a `Columns` cursor the invoking module defines for `$row`
+/// with `new(&$row)` and a `take::<T>()` for every column type the decoders read (strings,
+/// integers, booleans and byte slices, and their `Option`s).
+macro_rules! record_decoders {
+    ($row:ty) => {
+        impl Columns<'_> {
             fn timestamp(&mut self) -> Result<Timestamp, StoreError> {
                 self.take::<i64>().map(Timestamp)
             }
@@ -192,4 +204,4 @@ macro_rules! row_decoders {
     };
 }
 
-pub(crate) use row_decoders;
+pub(crate) use {record_decoders, row_decoders};

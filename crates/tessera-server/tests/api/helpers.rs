@@ -13,6 +13,7 @@ use tempfile::TempDir;
 use tessera_core::admin::{Admin, NewClient, NewShopper};
 use tessera_core::client::{ClientRecord, ClientSecretHash, Grant, GrantSet};
 use tessera_core::migration::{MigrationBatch, MigrationKey, MigrationKind, MigrationStore};
+use tessera_core::rotation::{RefreshExchange, RefreshOutcome};
 use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
 use tessera_core::session_admin::{
     AdminToken, DeletedRows, SessionAdmin, SessionLookup, SessionOwner, TidyUp,
@@ -613,6 +614,15 @@ impl SessionStore for CountingStore {
         self.inner
             .rotate_refresh(consumed, now, access, refresh)
             .await
+    }
+    async fn exchange_refresh(
+        &self,
+        exchange: &RefreshExchange,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let exchanged = self.inner.exchange_refresh(exchange).await;
+        // The exchange reads the presented token inside the store: a lookup like any other.
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        exchanged
     }
 }
 

@@ -261,7 +261,7 @@ async fn the_page_counts_requests_tokens_revocations_and_store_operations() -> T
     };
     assert!(operations("insert_session") >= 3.0);
     assert!(operations("lookup_token") >= 4.0);
-    assert!(operations("rotate_refresh") >= 1.0);
+    assert!(operations("exchange_refresh") >= 1.0);
     assert!(operations("end_session_if_newest") >= 1.0);
     assert!(operations("revoke_session") >= 1.0);
     assert!(operations("shopper_by_username") >= 2.0);

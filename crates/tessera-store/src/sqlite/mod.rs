@@ -16,6 +16,7 @@ mod checkpoint;
 mod error;
 mod migration;
 mod params;
+mod refresh;
 mod rows;
 mod session_admin;
 mod session_join;
@@ -32,6 +33,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use tessera_core::client::{ClientRecord, ClientSecretHash};
+use tessera_core::rotation::{RefreshExchange, RefreshOutcome};
 use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
 use tessera_core::shopper::ShopperRecord;
 use tessera_core::store::{ChangeSignal, ClientStore, SessionStore, ShopperStore, Store};
@@ -498,6 +500,18 @@ impl SessionStore for SqliteStore {
                 Ok((true, true))
             })
             .await
+    }
+
+    async fn exchange_refresh(
+        &self,
+        exchange: &RefreshExchange,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let exchange = exchange.clone();
+        self.write
+            .write(Notify::OtherProcesses, move |connection| {
+                refresh::exchange(connection, &exchange)
+            })
+            .await?
     }
 }
 
