@@ -3,10 +3,10 @@
 //! returns only once the write is on disk (the durability barrier) and, for a write other
 //! processes must hear of, once the `-changes` counter has been bumped.
 //!
-//! The thread takes every write queued so far and runs them back to back inside one
-//! `BEGIN IMMEDIATE` transaction, then commits once and answers each write. One hand-off
-//! per batch replaces the four to six round trips per write that a driver running one
-//! statement at a time costs, and the batch's rows share one commit's WAL frames.
+//! The thread runs every write of a batch inside one `BEGIN IMMEDIATE` transaction, then
+//! commits once and answers each write. One hand-off per batch replaces the four to six
+//! round trips per write that a driver running one statement at a time costs, and the
+//! batch's rows share one commit's WAL frames.
 //!
 //! A write whose statement fails (a uniqueness conflict) must be undone alone while the
 //! others stay. A savepoint around every write would do that, at the price of copying
@@ -18,24 +18,27 @@
 //! the value of the run that commits is answered.
 //!
 //! The connection runs with `synchronous=NORMAL`, so a commit in WAL mode does not fsync.
-//! Instead each write, once its batch committed, waits for the next `fdatasync` of the
-//! `-wal` file, and one fsync answers every write that committed before it started (group
-//! commit): a request never waits for more than the fsync in progress plus its own.
-//! SQLite itself syncs the WAL before each checkpoint and the database after it, so a
-//! commit that a checkpoint moved out of the WAL is on disk too.
+//! Instead the thread hands every write of a batch, the moment the batch committed, to
+//! the sync thread, which fsyncs the `-wal` file once for all of them and answers them
+//! (group commit): one fsync per batch, started after its commit. SQLite itself syncs the
+//! WAL before each checkpoint and the database after it, so a commit that a checkpoint
+//! moved out of the WAL is on disk too.
 //!
 //! While an fsync runs, the thread gathers the writes that arrive instead of committing
 //! them in batches of their own: they could not be answered before the next fsync anyway,
 //! and every commit writes the newest page of each b-tree it touched to the WAL again, so
 //! three small commits in one fsync's time wrote (and the fsync flushed) about three times
-//! the pages one larger commit does. The sync loop tells the thread when it goes idle.
+//! the pages one larger commit does. The sync thread tells the thread when it goes idle.
+//! Each gathered write runs as soon as it arrives, inside the batch's transaction (begun
+//! by its first write): the statements run while the disk is busy with the fsync, and
+//! only the commit waits for it.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -124,6 +127,15 @@ struct Shared {
     checkpoints: Checkpoints,
     closed: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Stops the thread once every `Writer` is gone: the sync thread holds a sender of the
+    /// queue too, so the queue alone would never tell the thread that no one is left.
+    stop: mpsc::Sender<Job>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let _ = self.stop.send(Job::Stop);
+    }
 }
 
 impl Writer {
@@ -136,26 +148,44 @@ impl Writer {
     ) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel();
         let (opened, first) = oneshot::channel();
-        let barrier = Arc::new(SyncBarrier::new(&opener.path, jobs.clone()));
-        // The state alone, not the barrier: the barrier holds a sender of the thread's own
-        // queue, which would keep the thread waiting after every `Writer` was dropped.
-        let sync_state = Arc::clone(&barrier.state);
+        let barrier = Arc::new(SyncBarrier::new(&opener.path));
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
             .spawn({
+                let barrier = Arc::clone(&barrier);
+                let idle = jobs.clone();
                 move || {
+                    let syncer = std::thread::Builder::new()
+                        .name("sqlite-sync".to_owned())
+                        .spawn({
+                            let barrier = Arc::clone(&barrier);
+                            move || barrier.run(&idle)
+                        });
+                    let syncer = match syncer {
+                        Ok(syncer) => syncer,
+                        Err(error) => {
+                            let _ = opened.send(Some(StoreError::Unavailable(format!(
+                                "cannot start the sync thread: {error}"
+                            ))));
+                            return;
+                        }
+                    };
                     let connection = opener.open();
                     let failed = connection.as_ref().err().map(rusqlite_error);
                     let _ = opened.send(failed);
                     if let Ok(connection) = connection {
                         WriterThread {
-                            sync_state,
+                            barrier: Arc::clone(&barrier),
                             opener,
                             connection: Some(connection),
                             changes,
                         }
                         .run(&queue);
                     }
+                    // Every committed write is registered by now; the sync thread answers
+                    // them all before it stops.
+                    barrier.stop();
+                    let _ = syncer.join();
                 }
             })
             .map_err(|error| {
@@ -173,13 +203,14 @@ impl Writer {
         }
         let checkpoints = Checkpoints::start(checkpoint, Runner { jobs: jobs.clone() });
         Ok(Self {
-            jobs,
             shared: Arc::new(Shared {
                 barrier,
                 checkpoints,
                 closed: AtomicBool::new(false),
                 thread: Mutex::new(Some(thread)),
+                stop: jobs.clone(),
             }),
+            jobs,
         })
     }
 
@@ -201,9 +232,9 @@ impl Writer {
             answer,
         }));
         self.jobs.send(job).map_err(|_| closed())?;
-        let value = answered.await.map_err(|_| stopped())??;
+        let (value, synced) = answered.await.map_err(|_| stopped())??;
         self.shared.checkpoints.written();
-        self.shared.barrier.wait().await?;
+        on_disk(synced).await?;
         Ok(value)
     }
 
@@ -267,7 +298,7 @@ enum Job {
     /// Run between batches, outside any transaction; not run when the connection cannot
     /// be opened.
     Run(Box<dyn FnOnce(&Connection) + Send>),
-    /// The sync loop went idle: writes gathered while it ran may commit now.
+    /// The sync thread went idle: writes gathered while it synced may commit now.
     SyncIdle,
     Stop,
 }
@@ -288,14 +319,19 @@ trait QueuedWrite: Send {
     /// Runs the write's statements; whether other processes must hear of it. A later run
     /// (after the batch was rolled back) replaces the value of an earlier one.
     fn run(&mut self, connection: &Connection) -> rusqlite::Result<bool>;
-    fn answer(self: Box<Self>, outcome: Result<(), StoreError>);
+    /// Answers the write: once its batch committed, with the receiver of the answer of
+    /// the fsync that makes it durable.
+    fn answer(self: Box<Self>, outcome: Result<Synced, StoreError>);
 }
+
+/// The answer of the fsync that makes a committed write durable.
+type Synced = oneshot::Receiver<SyncAnswer>;
 
 struct Queued<T, F> {
     work: F,
     value: Option<T>,
     notify: Notify,
-    answer: oneshot::Sender<Result<T, StoreError>>,
+    answer: oneshot::Sender<Result<(T, Synced), StoreError>>,
 }
 
 impl<T, F> QueuedWrite for Queued<T, F>
@@ -310,10 +346,10 @@ where
         Ok(changed && self.notify == Notify::OtherProcesses)
     }
 
-    fn answer(self: Box<Self>, outcome: Result<(), StoreError>) {
+    fn answer(self: Box<Self>, outcome: Result<Synced, StoreError>) {
         let answer = match (outcome, self.value) {
-            (Ok(()), Some(value)) => Ok(value),
-            (Ok(()), None) => Err(StoreError::Unavailable(
+            (Ok(synced), Some(value)) => Ok((value, synced)),
+            (Ok(_), None) => Err(StoreError::Unavailable(
                 "a write was answered before it ran".to_owned(),
             )),
             (Err(error), _) => Err(error),
@@ -324,8 +360,8 @@ where
 }
 
 struct WriterThread {
-    /// The sync loop's state, to tell whether an fsync is running.
-    sync_state: Arc<Mutex<BarrierState>>,
+    /// Where committed writes wait for their fsync.
+    barrier: Arc<SyncBarrier>,
     opener: Opener,
     /// `None` after a failure that may have left the connection unusable; reopened at the
     /// next batch.
@@ -340,29 +376,29 @@ impl WriterThread {
             let Ok(first) = queue.recv() else {
                 return;
             };
-            let mut writes = Vec::new();
+            let mut batch = OpenBatch::default();
             let mut runs = Vec::new();
             let mut next = Some(first);
             while let Some(job) = next {
                 match job {
-                    Job::Write(write) => writes.push(write),
+                    Job::Write(write) => self.run_in_batch(&mut batch, write),
                     Job::Run(run) => runs.push(run),
                     Job::SyncIdle => {}
                     Job::Stop => stop = true,
                 }
-                next = if writes.len() >= MOST_PER_BATCH {
+                next = if batch.writes.len() >= MOST_PER_BATCH {
                     None
                 } else if let Ok(job) = queue.try_recv() {
                     Some(job)
-                } else if !stop && !writes.is_empty() && lock(&self.sync_state).syncing {
+                } else if !stop && !batch.writes.is_empty() && self.barrier.is_syncing() {
                     // The next job, or the news that the fsync in progress is over.
                     queue.recv().ok()
                 } else {
                     None
                 };
             }
-            if !writes.is_empty() {
-                self.write_batch(writes);
+            if !batch.writes.is_empty() {
+                self.commit_batch(batch);
             }
             for run in runs {
                 if let Ok(connection) = self.connection() {
@@ -383,17 +419,91 @@ impl WriterThread {
         self.connection.as_ref().ok_or_else(stopped)
     }
 
-    fn write_batch(&mut self, writes: Vec<Box<dyn QueuedWrite>>) {
+    /// Adds `write` to the batch and, unless a write of it failed, runs it at once inside
+    /// the batch's transaction (begun by its first write): the batch's statements run
+    /// while the fsync of the previous one is in progress, and only its commit waits.
+    fn run_in_batch(&mut self, batch: &mut OpenBatch, mut write: Box<dyn QueuedWrite>) {
         let started = Instant::now();
+        if matches!(batch.progress, Progress::Empty) {
+            batch.progress = match self.connection() {
+                Ok(connection) => match execute(connection, sql::BEGIN_IMMEDIATE) {
+                    Ok(()) => Progress::Running,
+                    Err(error) => Progress::Unavailable {
+                        // A lock held elsewhere past `busy_timeout` leaves this connection
+                        // as good as it was.
+                        keep_connection: is_busy(&error),
+                        error: rusqlite_error(&error),
+                    },
+                },
+                Err(error) => Progress::Unavailable {
+                    error,
+                    keep_connection: false,
+                },
+            };
+        }
+        if let (Progress::Running, Some(connection)) = (&batch.progress, &self.connection) {
+            match write.run(connection) {
+                Ok(told) => batch.told.push(told),
+                Err(error) => batch.progress = Progress::WriteFailed(error),
+            }
+        }
+        batch.writes.push(write);
+        batch.busy += started.elapsed();
+    }
+
+    /// Commits the batch and answers its writes; if a write failed, first rolls back and
+    /// runs the batch again with a savepoint per write.
+    fn commit_batch(&mut self, batch: OpenBatch) {
+        let started = Instant::now();
+        let OpenBatch {
+            writes,
+            told,
+            progress,
+            busy,
+        } = batch;
         let size = writes.len();
-        let outcome = match self.connection() {
-            Ok(connection) => Self::transaction(connection, writes),
-            Err(error) => Batch::Failed {
+        let outcome = match (progress, &self.connection) {
+            (Progress::Running, Some(connection)) => {
+                Self::commit(connection, writes.into_iter().zip(told).collect())
+            }
+            (Progress::WriteFailed(error), Some(connection)) => {
+                if connection.is_autocommit() || may_break_the_connection(&error) {
+                    // The transaction is gone, or the file refuses writes: every write of
+                    // the batch would meet the same.
+                    failed_batch(connection, &error, writes)
+                } else if let Err(undo) = execute(connection, sql::ROLLBACK) {
+                    failed_batch(connection, &undo, writes)
+                } else {
+                    Self::transaction_with_savepoints(connection, writes)
+                }
+            }
+            (
+                Progress::Unavailable {
+                    error,
+                    keep_connection,
+                },
+                _,
+            ) => Batch::Failed {
                 error,
+                writes,
+                keep_connection,
+            },
+            (Progress::Empty | Progress::Running | Progress::WriteFailed(_), _) => Batch::Failed {
+                error: stopped(),
                 writes,
                 keep_connection: false,
             },
         };
+        // Recorded before any write is answered, so that whoever saw an answer sees its
+        // batch counted.
+        metrics::histogram!("tessera_sqlite_write_batch_size").record(size as f64);
+        metrics::histogram!("tessera_sqlite_write_batch_seconds")
+            .record((busy + started.elapsed()).as_secs_f64());
+        self.settle(outcome);
+    }
+
+    /// Answers the writes of a committed or failed batch.
+    fn settle(&mut self, outcome: Batch) {
         match outcome {
             Batch::Committed { written } => {
                 let told = written.iter().filter(|(_, told)| *told).count() as u64;
@@ -401,11 +511,24 @@ impl WriterThread {
                     Some(changes) if told > 0 => changes.bump(told),
                     _ => Ok(()),
                 };
+                // Registered with the sync thread before any is answered, all in one go, so
+                // that one fsync, started after this commit, covers the whole batch.
+                let mut waiters = Vec::with_capacity(written.len());
+                let mut answers = Vec::with_capacity(written.len());
                 for (write, told) in written {
-                    write.answer(match (&bumped, told) {
+                    let answer = match (&bumped, told) {
                         (Err(error), true) => Err(error.clone()),
-                        _ => Ok(()),
-                    });
+                        _ => {
+                            let (waiter, synced) = oneshot::channel();
+                            waiters.push(waiter);
+                            Ok(synced)
+                        }
+                    };
+                    answers.push((write, answer));
+                }
+                self.barrier.register(waiters);
+                for (write, answer) in answers {
+                    write.answer(answer);
                 }
             }
             Batch::Failed {
@@ -423,41 +546,6 @@ impl WriterThread {
                 }
             }
         }
-        metrics::histogram!("tessera_sqlite_write_batch_size").record(size as f64);
-        metrics::histogram!("tessera_sqlite_write_batch_seconds")
-            .record(started.elapsed().as_secs_f64());
-    }
-
-    /// Runs every write in one transaction without savepoints and commits it; if a write
-    /// fails, rolls back and runs the batch again with a savepoint per write.
-    fn transaction(connection: &Connection, writes: Vec<Box<dyn QueuedWrite>>) -> Batch {
-        let mut writes = match Self::begin(connection, writes) {
-            Ok(writes) => writes,
-            Err(failed) => return failed,
-        };
-        let mut told = Vec::with_capacity(writes.len());
-        let mut first_failure = None;
-        for write in &mut writes {
-            match write.run(connection) {
-                Ok(notify) => told.push(notify),
-                Err(error) => {
-                    first_failure = Some(error);
-                    break;
-                }
-            }
-        }
-        let Some(error) = first_failure else {
-            return Self::commit(connection, writes.into_iter().zip(told).collect());
-        };
-        if connection.is_autocommit() || may_break_the_connection(&error) {
-            // The transaction is gone, or the file refuses writes: every write of the
-            // batch would meet the same.
-            return failed_batch(connection, &error, writes);
-        }
-        if let Err(undo) = execute(connection, sql::ROLLBACK) {
-            return failed_batch(connection, &undo, writes);
-        }
-        Self::transaction_with_savepoints(connection, writes)
     }
 
     /// Runs every write in one transaction, each in a savepoint so that a failing write is
@@ -550,6 +638,34 @@ enum Batch {
     },
 }
 
+/// The batch being gathered.
+#[derive(Default)]
+struct OpenBatch {
+    writes: Vec<Box<dyn QueuedWrite>>,
+    /// For each write that ran, whether other processes must hear of it.
+    told: Vec<bool>,
+    progress: Progress,
+    /// Time spent beginning the transaction and running the writes.
+    busy: Duration,
+}
+
+#[derive(Default)]
+enum Progress {
+    /// No write yet, so no transaction.
+    #[default]
+    Empty,
+    /// The transaction is open and every write so far ran.
+    Running,
+    /// A write failed: the writes after it were only queued, and the batch runs again
+    /// with savepoints before it commits.
+    WriteFailed(rusqlite::Error),
+    /// No transaction could be begun: every write of the batch fails with this.
+    Unavailable {
+        error: StoreError,
+        keep_connection: bool,
+    },
+}
+
 /// A failure that ends the whole transaction: rolls back what is left of it and fails
 /// every write of the batch.
 fn failed(
@@ -618,16 +734,16 @@ fn is_busy(error: &rusqlite::Error) -> bool {
 
 type SyncAnswer = Result<(), String>;
 
-/// Group commit: writers register after their commit returned; one loop at a time takes
-/// every registered writer, fsyncs, and answers them all, so a writer is only ever
-/// answered by an fsync that started after it registered.
+/// Group commit: the writer thread registers every write of a batch the moment the batch
+/// committed; the sync thread takes everything registered, fsyncs, and answers it all, so
+/// a write is only ever answered by an fsync that started after its commit.
 #[derive(Debug)]
 struct SyncBarrier {
     database: PathBuf,
     wal: PathBuf,
-    state: Arc<Mutex<BarrierState>>,
-    /// The writer thread's queue, told when the loop goes idle.
-    writer: mpsc::Sender<Job>,
+    state: Mutex<BarrierState>,
+    /// Wakes the sync thread: something was registered, or it is to stop.
+    wake: Condvar,
     /// The WAL file the last fsync found (device, inode). A WAL file new since then
     /// (SQLite removes it when the last connection closes) needs its folder entry synced
     /// once, or a crash could lose the whole file.
@@ -638,6 +754,7 @@ struct SyncBarrier {
 struct BarrierState {
     waiting: Vec<oneshot::Sender<SyncAnswer>>,
     syncing: bool,
+    stopping: bool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -645,58 +762,84 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Waits for the answer of the fsync that makes a write durable.
+async fn on_disk(synced: Synced) -> Result<(), StoreError> {
+    match synced.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(message)) => Err(StoreError::Unavailable(message)),
+        Err(_) => Err(StoreError::Unavailable(
+            "the database file sync stopped".to_owned(),
+        )),
+    }
+}
+
 impl SyncBarrier {
-    fn new(database: &Path, writer: mpsc::Sender<Job>) -> Self {
+    fn new(database: &Path) -> Self {
         let mut wal = database.as_os_str().to_owned();
         wal.push("-wal");
         Self {
             database: database.to_owned(),
             wal: PathBuf::from(wal),
-            state: Arc::default(),
-            writer,
+            state: Mutex::default(),
+            wake: Condvar::new(),
             last_wal: Mutex::default(),
         }
     }
 
-    /// Returns once an fsync that started after this call has finished.
-    async fn wait(self: &Arc<Self>) -> Result<(), StoreError> {
-        let (answer, answered) = oneshot::channel();
-        let start = {
-            let mut state = lock(&self.state);
-            state.waiting.push(answer);
-            !std::mem::replace(&mut state.syncing, true)
-        };
-        if start {
-            // A task of its own, so that a writer whose request is dropped mid-wait does
-            // not strand the others.
-            tokio::spawn(Arc::clone(self).sync_loop());
+    /// Hands `waiters` to the next fsync.
+    fn register(&self, waiters: Vec<oneshot::Sender<SyncAnswer>>) {
+        if waiters.is_empty() {
+            return;
         }
-        match answered.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(StoreError::Unavailable(message)),
-            Err(_) => Err(StoreError::Unavailable(
-                "the database file sync stopped".to_owned(),
-            )),
-        }
+        lock(&self.state).waiting.extend(waiters);
+        self.wake.notify_one();
     }
 
-    async fn sync_loop(self: Arc<Self>) {
+    /// Whether an fsync is running or about to.
+    fn is_syncing(&self) -> bool {
+        let state = lock(&self.state);
+        state.syncing || !state.waiting.is_empty()
+    }
+
+    /// Returns once an fsync that started after this call has finished.
+    async fn wait(&self) -> Result<(), StoreError> {
+        let (waiter, synced) = oneshot::channel();
+        self.register(vec![waiter]);
+        on_disk(synced).await
+    }
+
+    /// Ends the sync thread once it has answered everything registered.
+    fn stop(&self) {
+        lock(&self.state).stopping = true;
+        self.wake.notify_one();
+    }
+
+    /// The sync thread: fsyncs whenever something is registered, and tells the writer
+    /// thread (`idle`) each time it has nothing left to sync.
+    fn run(&self, idle: &mpsc::Sender<Job>) {
         loop {
             let batch = {
                 let mut state = lock(&self.state);
-                if state.waiting.is_empty() {
-                    state.syncing = false;
-                    // A writer thread that stopped needs no news.
-                    let _ = self.writer.send(Job::SyncIdle);
-                    return;
+                loop {
+                    if !state.waiting.is_empty() {
+                        state.syncing = true;
+                        break std::mem::take(&mut state.waiting);
+                    }
+                    if std::mem::replace(&mut state.syncing, false) {
+                        // A writer thread that stopped needs no news.
+                        let _ = idle.send(Job::SyncIdle);
+                    }
+                    if state.stopping {
+                        return;
+                    }
+                    state = self
+                        .wake
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
                 }
-                std::mem::take(&mut state.waiting)
             };
             let started = Instant::now();
-            let barrier = Arc::clone(&self);
-            let synced = tokio::task::spawn_blocking(move || barrier.sync_files())
-                .await
-                .unwrap_or_else(|_| Err("the database file sync stopped".to_owned()));
+            let synced = self.sync_files();
             metrics::histogram!("tessera_sqlite_sync_seconds")
                 .record(started.elapsed().as_secs_f64());
             metrics::histogram!("tessera_sqlite_sync_batch_size").record(batch.len() as f64);
