@@ -26,12 +26,13 @@
 //!   the start of every lookup: when it has grown, everything is dropped before the lookup
 //!   answers. A store that cannot tell gets no cache (see [`CachingStore::wrap`]).
 
+use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use moka::sync::Cache;
+use quick_cache::Equivalent;
 
 use crate::client::{ClientRecord, ClientSecretHash};
 use crate::clock::Timestamp;
@@ -116,11 +117,11 @@ enum Stale<'a> {
 pub struct CachingStore {
     inner: Arc<dyn Store>,
     signal: Arc<dyn ChangeSignal>,
-    entries: Cache<TokenHash, Arc<Entry>>,
-    sessions: Cache<String, Arc<SessionFlag>>,
-    clients: Cache<String, Arc<ClientEntry>>,
+    entries: Bounded<TokenHash, Arc<Entry>>,
+    sessions: Bounded<String, Arc<SessionFlag>>,
+    clients: Bounded<String, Arc<ClientEntry>>,
     /// Shoppers by external reference id.
-    shoppers: Cache<String, Arc<ShopperRecord>>,
+    shoppers: Bounded<String, Arc<ShopperRecord>>,
     /// Moved by every write of this process (and every foreign change seen) before it
     /// invalidates; a lookup confirms its entry only if this did not move during its read.
     epoch: AtomicU64,
@@ -145,22 +146,10 @@ impl CachingStore {
         Self {
             inner,
             signal,
-            entries: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ENTRY_TIME_TO_LIVE)
-                .build(),
-            sessions: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ENTRY_TIME_TO_LIVE)
-                .build(),
-            clients: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ENTRY_TIME_TO_LIVE)
-                .build(),
-            shoppers: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ENTRY_TIME_TO_LIVE)
-                .build(),
+            entries: Bounded::new(capacity),
+            sessions: Bounded::new(capacity),
+            clients: Bounded::new(capacity),
+            shoppers: Bounded::new(capacity),
             epoch: AtomicU64::new(0),
             client_epoch: AtomicU64::new(0),
             seen_foreign: AtomicU64::new(seen_foreign),
@@ -257,6 +246,56 @@ impl CachingStore {
         let result = result.await;
         self.written(stale);
         result
+    }
+}
+
+/// A bounded concurrent map (`quick_cache`, S3-FIFO eviction) whose entries are served
+/// for [`ENTRY_TIME_TO_LIVE`] at most. A hit costs a hash, a shard's read lock and one
+/// atomic bit, where `moka` queued every read for its eviction bookkeeping: its two reads
+/// per lookup were 6% of the server's CPU in `session`. An expired entry is only skipped;
+/// it stays until it is replaced or evicted, within the same bound.
+struct Bounded<K, V> {
+    cache: quick_cache::sync::Cache<K, (Instant, V)>,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
+    fn new(capacity: u64) -> Self {
+        Self {
+            cache: quick_cache::sync::Cache::new(usize::try_from(capacity).unwrap_or(usize::MAX)),
+        }
+    }
+
+    fn get<Q: Hash + Equivalent<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+        let (born, value) = self.cache.get(key)?;
+        (born.elapsed() < ENTRY_TIME_TO_LIVE).then_some(value)
+    }
+
+    fn insert(&self, key: K, value: V) {
+        self.cache.insert(key, (Instant::now(), value));
+    }
+
+    /// The live value of `key`, or `init()` inserted in its place; concurrent callers for
+    /// one missing key all get the value the first of them inserted.
+    fn get_with(&self, key: K, init: impl Fn() -> V) -> V {
+        let inserted = self.cache.get_or_insert_with(&key, || {
+            Ok::<_, std::convert::Infallible>((Instant::now(), init()))
+        });
+        match inserted {
+            Ok((born, value)) if born.elapsed() < ENTRY_TIME_TO_LIVE => value,
+            _ => {
+                let value = init();
+                self.insert(key, value.clone());
+                value
+            }
+        }
+    }
+
+    fn invalidate<Q: Hash + Equivalent<K> + ?Sized>(&self, key: &Q) {
+        self.cache.remove(key);
+    }
+
+    fn invalidate_all(&self) {
+        self.cache.clear();
     }
 }
 
