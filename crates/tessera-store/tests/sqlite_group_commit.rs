@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tempfile::TempDir;
-use tessera_core::client::{ClientRecord, ClientSecretHash, GrantSet, PasswordEncoding};
-use tessera_core::id::{new_client_id, new_session_id, new_session_tag, random_bytes};
+use tessera_core::admin::{Admin, NewClient};
+use tessera_core::id::{new_session_id, new_session_tag, random_bytes};
 use tessera_core::session::{SessionRecord, TokenRecord};
 use tessera_core::token::{TokenHash, TokenKind};
-use tessera_core::{Secret, Store, StoreError, Timestamp};
+use tessera_core::{Store, StoreError, SystemClock, Timestamp};
 use tessera_store::StoreOptions;
 
 const NOW: Timestamp = Timestamp(1_780_000_000_000);
@@ -20,25 +20,6 @@ const NOW: Timestamp = Timestamp(1_780_000_000_000);
 /// Concurrent writers, and the writes each makes one after another.
 const WRITERS: usize = 50;
 const WRITES_EACH: usize = 20;
-
-fn client() -> Result<ClientRecord, StoreError> {
-    Ok(ClientRecord {
-        id: new_client_id()?,
-        name: "group commit".to_owned(),
-        secret_hash: Some(ClientSecretHash::new(&Secret::new("tcs_test"))?),
-        grants: GrantSet::all(),
-        disabled: false,
-        access_token_ttl: 3600,
-        refresh_token_ttl: 86_400,
-        default_locale: "en_US".to_owned(),
-        default_currency: "USD".to_owned(),
-        theme_id: None,
-        created_at: NOW,
-        sessions_revoked_before: None,
-        password_encoding: PasswordEncoding::Plain,
-        resource_server: false,
-    })
-}
 
 fn random_hash() -> Result<TokenHash, StoreError> {
     let mut hash = [0u8; 32];
@@ -95,8 +76,9 @@ async fn every_batch_of_writes_is_made_durable_by_one_fsync() -> Result<(), Box<
     let dir = TempDir::new()?;
     let url = format!("sqlite://{}", dir.path().join("tessera.db").display());
     let store: Arc<dyn Store> = tessera_store::open(&url, &StoreOptions::default()).await?;
-    let client = client()?;
-    store.insert_client(&client).await?;
+    let (client, _) = Admin::new(Arc::clone(&store), Arc::new(SystemClock))
+        .create_client(NewClient::named("group commit"))
+        .await?;
 
     let before = metrics.render();
     let mut writers = tokio::task::JoinSet::new();
