@@ -277,17 +277,15 @@ impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
     /// The live value of `key`, or `init()` inserted in its place; concurrent callers for
     /// one missing key all get the value the first of them inserted.
     fn get_with(&self, key: K, init: impl Fn() -> V) -> V {
-        let inserted = self.cache.get_or_insert_with(&key, || {
+        let Ok((born, value)) = self.cache.get_or_insert_with(&key, || {
             Ok::<_, std::convert::Infallible>((Instant::now(), init()))
         });
-        match inserted {
-            Ok((born, value)) if born.elapsed() < ENTRY_TIME_TO_LIVE => value,
-            _ => {
-                let value = init();
-                self.insert(key, value.clone());
-                value
-            }
+        if born.elapsed() < ENTRY_TIME_TO_LIVE {
+            return value;
         }
+        let value = init();
+        self.insert(key, value.clone());
+        value
     }
 
     fn invalidate<Q: Hash + Equivalent<K> + ?Sized>(&self, key: &Q) {

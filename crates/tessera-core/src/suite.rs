@@ -118,8 +118,10 @@ fn bare_shopper() -> Result<ShopperRecord, StoreError> {
 }
 
 /// A live shopper session of `client` with every field set, its access token and its
-/// refresh token.
-fn full_session(client: &ClientRecord) -> Result<(SessionRecord, Vec<TokenRecord>), StoreError> {
+/// refresh token, all with fresh random ids and hashes (not stored).
+pub fn full_session(
+    client: &ClientRecord,
+) -> Result<(SessionRecord, Vec<TokenRecord>), StoreError> {
     let access = random_hash()?;
     let session = SessionRecord {
         id: new_session_id()?,

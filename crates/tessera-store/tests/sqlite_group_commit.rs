@@ -9,56 +9,13 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tempfile::TempDir;
 use tessera_core::admin::{Admin, NewClient};
-use tessera_core::id::{new_session_id, new_session_tag, random_bytes};
-use tessera_core::session::{SessionRecord, TokenRecord};
-use tessera_core::token::{TokenHash, TokenKind};
-use tessera_core::{Store, StoreError, SystemClock, Timestamp};
+use tessera_core::suite::full_session;
+use tessera_core::{Store, StoreError, SystemClock};
 use tessera_store::StoreOptions;
-
-const NOW: Timestamp = Timestamp(1_780_000_000_000);
 
 /// Concurrent writers, and the writes each makes one after another.
 const WRITERS: usize = 50;
 const WRITES_EACH: usize = 20;
-
-fn random_hash() -> Result<TokenHash, StoreError> {
-    let mut hash = [0u8; 32];
-    random_bytes(&mut hash)?;
-    Ok(TokenHash(hash))
-}
-
-/// An anonymous session of `client_id` with its access token.
-fn session(client_id: &str) -> Result<(SessionRecord, TokenRecord), StoreError> {
-    let access = random_hash()?;
-    let session = SessionRecord {
-        id: new_session_id()?,
-        client_id: client_id.to_owned(),
-        user_id: None,
-        external_reference_id: None,
-        authenticated: false,
-        locale: "en_US".to_owned(),
-        currency: "USD".to_owned(),
-        cart_id: None,
-        client_ip: "127.0.0.1".to_owned(),
-        session_tag: new_session_tag()?,
-        created_at: NOW,
-        last_accessed: NOW,
-        expires_at: NOW.plus_seconds(86_400),
-        newest_access: access,
-        revoked_at: None,
-    };
-    let token = TokenRecord {
-        hash: access,
-        kind: TokenKind::Access,
-        session_id: session.id.clone(),
-        client_id: client_id.to_owned(),
-        issued_at: NOW,
-        expires_at: NOW.plus_seconds(3600),
-        revoked_at: None,
-        consumed_at: None,
-    };
-    Ok((session, token))
-}
 
 /// The value of the unlabelled series `name` in a Prometheus text page; 0 when absent.
 fn series(page: &str, name: &str) -> f64 {
@@ -84,11 +41,11 @@ async fn every_batch_of_writes_is_made_durable_by_one_fsync() -> Result<(), Box<
     let mut writers = tokio::task::JoinSet::new();
     for _ in 0..WRITERS {
         let store = Arc::clone(&store);
-        let client_id = client.id.clone();
+        let client = client.clone();
         writers.spawn(async move {
             for _ in 0..WRITES_EACH {
-                let (session, token) = session(&client_id)?;
-                store.insert_session(&session, &[token]).await?;
+                let (session, tokens) = full_session(&client)?;
+                store.insert_session(&session, &tokens).await?;
             }
             Ok::<_, StoreError>(())
         });
