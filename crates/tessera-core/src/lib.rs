@@ -11,6 +11,7 @@ pub mod grants;
 pub mod id;
 pub mod introspection;
 pub mod limits;
+pub mod logout;
 pub mod lookup_cache;
 pub mod migration;
 pub mod password;

@@ -37,6 +37,7 @@ use quick_cache::Equivalent;
 use crate::client::{ClientRecord, ClientSecretHash};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
+use crate::logout::{LoggedOut, Logout};
 use crate::migration::{MigrationBatch, MigrationKey, MigrationKind, MigrationStore};
 use crate::rotation::{RefreshExchange, RefreshOutcome};
 use crate::session::{SessionRecord, TokenLookup, TokenRecord};
@@ -512,6 +513,24 @@ impl SessionStore for CachingStore {
             }
             // An error may still have written (a commit whose fsync failed), to a session
             // only the store had read.
+            Err(_) => self.written(Stale::Everything),
+        }
+        result
+    }
+    async fn log_out(&self, logout: &Logout) -> Result<Option<LoggedOut>, StoreError> {
+        let result = self.inner.log_out(logout).await;
+        match &result {
+            Ok(None) => {}
+            Ok(Some(LoggedOut {
+                found,
+                session_ended: true,
+            })) => self.written(Stale::Session(&found.session.id)),
+            Ok(Some(LoggedOut {
+                session_ended: false,
+                ..
+            })) => self.written(Stale::Token(&logout.presented)),
+            // As for the exchange: a failed commit may have ended a session only the store
+            // had read.
             Err(_) => self.written(Stale::Everything),
         }
         result

@@ -65,8 +65,8 @@ impl TokenService {
         match verified.kind {
             TokenKind::Access => {
                 if is_live(&found, TokenKind::Access, now) {
-                    // `false` means a concurrent revocation won: revoked either way.
-                    self.end_access_token(&found, now).await?;
+                    // `None` means a concurrent revocation won: revoked either way.
+                    self.log_out(verified.hash, now).await?;
                 }
             }
             TokenKind::Refresh => {

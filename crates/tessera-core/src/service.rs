@@ -13,13 +13,14 @@ use crate::clock::{Clock, Timestamp};
 use crate::error::{BearerError, StoreError, TokenError};
 use crate::grants::{GrantKind, TokenRequest};
 use crate::limits::{self, FailureLimits, RateLimits, Refusal, RequestRate};
+use crate::logout::{LoggedOut, Logout};
 use crate::lookup_cache::CachingStore;
 use crate::password::PasswordVerifier;
 use crate::secret::Secret;
 use crate::session::{SessionView, TokenLookup, TokenResponse};
 use crate::shopper::ShopperRecord;
 use crate::store::Store;
-use crate::token::{TokenKeys, TokenKind};
+use crate::token::{TokenHash, TokenKeys, TokenKind};
 
 /// How often at most a session's `lastAccessed` is written: lookups must not write on
 /// every read.
@@ -384,6 +385,22 @@ impl TokenService {
         &self,
         bearer: &str,
     ) -> Result<(Arc<TokenLookup>, Timestamp), BearerError> {
+        let hash = self.access_token_hash(bearer)?;
+        let found = self
+            .store
+            .lookup_token_shared(&hash)
+            .await?
+            .ok_or(BearerError::InvalidToken)?;
+        let now = self.clock.now();
+        if !is_live(&found, TokenKind::Access, now) {
+            return Err(BearerError::InvalidToken);
+        }
+        Ok((found, now))
+    }
+
+    /// The store hash of `bearer` once its MAC is checked; a refresh token is refused here,
+    /// before the store is asked anything.
+    fn access_token_hash(&self, bearer: &str) -> Result<TokenHash, BearerError> {
         let verified = self
             .keys
             .verify(bearer)
@@ -392,16 +409,7 @@ impl TokenService {
         if verified.kind != TokenKind::Access {
             return Err(BearerError::InvalidToken);
         }
-        let found = self
-            .store
-            .lookup_token_shared(&verified.hash)
-            .await?
-            .ok_or(BearerError::InvalidToken)?;
-        let now = self.clock.now();
-        if !is_live(&found, TokenKind::Access, now) {
-            return Err(BearerError::InvalidToken);
-        }
-        Ok((found, now))
+        Ok(verified.hash)
     }
 
     /// When client credentials come beside a `?token=` (API.md §8) they must be valid
@@ -482,37 +490,40 @@ impl TokenService {
         address: &str,
     ) -> Result<SessionView, BearerError> {
         self.check_caller(client, address).await?;
-        let (found, now) = self.live_access_token(bearer.expose()).await?;
-        if !self.end_access_token(&found, now).await? {
-            // Another request revoked it first; from here on it is simply not live.
-            return Err(BearerError::InvalidToken);
-        }
-        Ok(self.view(&found, bearer.clone(), now))
+        let presented = self.access_token_hash(bearer.expose())?;
+        let now = self.clock.now();
+        // Unknown, dead, or ended by a concurrent logout first: from here on not live.
+        let logged_out = self
+            .log_out(presented, now)
+            .await?
+            .ok_or(BearerError::InvalidToken)?;
+        Ok(self.view(&logged_out.found, bearer.clone(), now))
     }
 
-    /// The logout rule of API.md §4 for a live access token, shared by `DELETE
-    /// /oauth20/access-tokens` and RFC 7009 revocation: the whole session ends if the token
-    /// is still its newest access token, otherwise only the token is revoked. `false` if
-    /// another request revoked it first.
-    pub(crate) async fn end_access_token(
+    /// The logout rule of API.md §4 for an access token, shared by `DELETE
+    /// /oauth20/access-tokens` and RFC 7009 revocation: if it is live, the whole session
+    /// ends if it is still its newest access token, otherwise only the token is revoked.
+    /// `None` if it was not live, or another request ended it first.
+    pub(crate) async fn log_out(
         &self,
-        found: &TokenLookup,
+        presented: TokenHash,
         now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let hash = found.token.hash;
-        let ended = self
-            .store
-            .end_session_if_newest(&found.session.id, &hash, now)
-            .await?;
-        let revoked = !ended && self.store.revoke_token(&hash, now).await?;
-        crate::telemetry::count_logout(ended, revoked);
-        let ids = SessionIds::of(&found.session);
-        if ended {
-            audit::session_revoked(SessionEnd::Logout, ids);
-        } else if revoked {
-            audit::token_revoked(ids);
+    ) -> Result<Option<LoggedOut>, StoreError> {
+        let logged_out = self.store.log_out(&Logout { presented, now }).await?;
+        if let Some(LoggedOut {
+            found,
+            session_ended,
+        }) = &logged_out
+        {
+            crate::telemetry::count_logout(*session_ended);
+            let ids = SessionIds::of(&found.session);
+            if *session_ended {
+                audit::session_revoked(SessionEnd::Logout, ids);
+            } else {
+                audit::token_revoked(ids);
+            }
         }
-        Ok(ended || revoked)
+        Ok(logged_out)
     }
 
     fn view(&self, found: &TokenLookup, bearer: Secret, now: Timestamp) -> SessionView {

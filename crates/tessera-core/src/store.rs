@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use crate::client::{ClientRecord, ClientSecretHash};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
+use crate::logout::{LoggedOut, Logout, log_out_in_steps};
 use crate::migration::MigrationStore;
 use crate::rotation::{RefreshExchange, RefreshOutcome, exchange_in_steps};
 use crate::session::{SessionRecord, TokenLookup, TokenRecord};
@@ -123,6 +124,14 @@ pub trait SessionStore: Send + Sync {
         exchange: &RefreshExchange,
     ) -> Result<RefreshOutcome, StoreError> {
         exchange_in_steps(self, exchange).await
+    }
+    /// The logout rule of API.md §4 as one operation ([`crate::logout`]): finds
+    /// `logout.presented`, and if [`Logout::admits`] it, ends its session when it is the
+    /// session's newest access token, otherwise the token alone. `None` when nothing was
+    /// ended. By default a read, then conditional writes ([`log_out_in_steps`]); a store
+    /// with a single writer runs all of it as one write.
+    async fn log_out(&self, logout: &Logout) -> Result<Option<LoggedOut>, StoreError> {
+        log_out_in_steps(self, logout).await
     }
 }
 

@@ -9,6 +9,7 @@ use crate::client::{ClientRecord, ClientSecretHash, Grant, GrantSet, PasswordEnc
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::id::{new_client_id, new_session_id, new_session_tag, new_user_id, random_bytes};
+use crate::logout::{LoggedOut, Logout};
 use crate::rotation::{RefreshExchange, RefreshOutcome};
 use crate::secret::Secret;
 use crate::session::{SessionRecord, TokenLookup, TokenRecord};
@@ -1055,6 +1056,105 @@ pub async fn exchange_refresh_is_all_or_nothing(store: &dyn Store) -> Result<(),
     Ok(())
 }
 
+/// `log_out` with an access token that is no longer its session's newest revokes that
+/// token alone; with the newest, it ends the whole session. Each answers with the lookup
+/// as it was before the logout, and the same token again finds nothing to end.
+pub async fn log_out_ends_the_token_or_its_whole_session(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    let (client, session, tokens) = stored_session(store).await?;
+    let older = tokens[0].hash;
+    let rotation = exchange_of(tokens[1].hash, &client, 60)?;
+    assert!(matches!(
+        store.exchange_refresh(&rotation).await?,
+        RefreshOutcome::Rotated { .. }
+    ));
+
+    let before = looked_up(store, &older).await?;
+    let logout = Logout {
+        presented: older,
+        now: at(70),
+    };
+    assert_eq!(
+        store.log_out(&logout).await?,
+        Some(LoggedOut {
+            found: before,
+            session_ended: false,
+        })
+    );
+    let revoked = looked_up(store, &older).await?;
+    assert_eq!(revoked.token.revoked_at, Some(at(70)));
+    assert_eq!(revoked.session.revoked_at, None);
+    assert_eq!(
+        looked_up(store, &rotation.access).await?.token.revoked_at,
+        None
+    );
+    let again = Logout {
+        presented: older,
+        now: at(71),
+    };
+    assert_eq!(store.log_out(&again).await?, None);
+    assert_eq!(
+        looked_up(store, &older).await?.token.revoked_at,
+        Some(at(70))
+    );
+
+    let before = looked_up(store, &rotation.access).await?;
+    let newest = Logout {
+        presented: rotation.access,
+        now: at(80),
+    };
+    assert_eq!(
+        store.log_out(&newest).await?,
+        Some(LoggedOut {
+            found: before,
+            session_ended: true,
+        })
+    );
+    let ended = looked_up(store, &rotation.refresh).await?;
+    assert_eq!(ended.session.id, session.id);
+    assert_eq!(ended.session.revoked_at, Some(at(80)));
+    let again = Logout {
+        presented: rotation.access,
+        now: at(81),
+    };
+    assert_eq!(store.log_out(&again).await?, None);
+    assert_eq!(
+        looked_up(store, &rotation.access).await?.session.revoked_at,
+        Some(at(80))
+    );
+    Ok(())
+}
+
+/// `log_out` ends nothing and writes nothing for an unknown hash, a refresh token, an
+/// expired access token or one of an ended session.
+pub async fn log_out_refuses_without_writing(store: &dyn Store) -> Result<(), StoreError> {
+    let (_, session, tokens) = stored_session(store).await?;
+    let logout_of = |presented, seconds| Logout {
+        presented,
+        now: at(seconds),
+    };
+    assert_eq!(store.log_out(&logout_of(random_hash()?, 60)).await?, None);
+
+    assert_eq!(store.log_out(&logout_of(tokens[1].hash, 60)).await?, None);
+    let refresh = looked_up(store, &tokens[1].hash).await?;
+    assert_eq!(refresh.token, tokens[1]);
+    assert_eq!(refresh.session, session);
+
+    let expired = logout_of(tokens[0].hash, 365 * 24 * 3600);
+    assert_eq!(store.log_out(&expired).await?, None);
+    let access = looked_up(store, &tokens[0].hash).await?;
+    assert_eq!(access.token, tokens[0]);
+    assert_eq!(access.session, session);
+
+    assert!(store.revoke_session(&session.id, at(30)).await?);
+    assert_eq!(store.log_out(&logout_of(tokens[0].hash, 60)).await?, None);
+    let ended = looked_up(store, &tokens[0].hash).await?;
+    assert_eq!(ended.token, tokens[0]);
+    assert_eq!(ended.session.revoked_at, Some(at(30)));
+    Ok(())
+}
+
 /// A session token round-trips, unbound at first; an unknown hash is not found.
 pub async fn session_tokens_round_trip(store: &dyn Store) -> Result<(), StoreError> {
     let client = confidential_client()?;
@@ -1292,6 +1392,8 @@ pub async fn run_all(store: &dyn Store) -> Result<(), StoreError> {
     exchange_refresh_rotates_then_detects_reuse(store).await?;
     exchange_refresh_refuses_without_writing(store).await?;
     exchange_refresh_is_all_or_nothing(store).await?;
+    log_out_ends_the_token_or_its_whole_session(store).await?;
+    log_out_refuses_without_writing(store).await?;
     session_tokens_round_trip(store).await?;
     insert_bound_session_binds_once(store).await?;
     add_session_tokens_needs_a_live_session(store).await?;

@@ -50,13 +50,13 @@ pub(crate) fn count_issued(grant: IssuedBy) {
     counter.increment(1);
 }
 
-/// Counts the outcome of the logout rule: `ended` its session, or `revoked` the token alone.
-pub(crate) fn count_logout(ended: bool, revoked: bool) {
-    if ended {
-        count_revoked(Revoked::Session);
-    } else if revoked {
-        count_revoked(Revoked::Token);
-    }
+/// Counts a logout that took effect: it ended its session, or revoked the token alone.
+pub(crate) fn count_logout(session_ended: bool) {
+    count_revoked(if session_ended {
+        Revoked::Session
+    } else {
+        Revoked::Token
+    });
 }
 
 /// Counts one revocation that took effect (a write that changed something).

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use tessera_core::client::{ClientRecord, ClientSecretHash};
+use tessera_core::logout::{LoggedOut, Logout};
 use tessera_core::migration::{MigrationBatch, MigrationKey, MigrationKind, MigrationStore};
 use tessera_core::rotation::{RefreshExchange, RefreshOutcome};
 use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
@@ -170,6 +171,9 @@ impl SessionStore for MeteredStore {
         exchange: &RefreshExchange,
     ) -> Result<RefreshOutcome, StoreError> {
         timed!("exchange_refresh", self.inner.exchange_refresh(exchange))
+    }
+    async fn log_out(&self, logout: &Logout) -> Result<Option<LoggedOut>, StoreError> {
+        timed!("log_out", self.inner.log_out(logout))
     }
 }
 

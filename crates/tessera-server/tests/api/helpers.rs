@@ -12,6 +12,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tessera_core::admin::{Admin, NewClient, NewShopper};
 use tessera_core::client::{ClientRecord, ClientSecretHash, Grant, GrantSet};
+use tessera_core::logout::{LoggedOut, Logout};
 use tessera_core::migration::{MigrationBatch, MigrationKey, MigrationKind, MigrationStore};
 use tessera_core::rotation::{RefreshExchange, RefreshOutcome};
 use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
@@ -623,6 +624,12 @@ impl SessionStore for CountingStore {
         // The exchange reads the presented token inside the store: a lookup like any other.
         self.lookups.fetch_add(1, Ordering::SeqCst);
         exchanged
+    }
+    async fn log_out(&self, logout: &Logout) -> Result<Option<LoggedOut>, StoreError> {
+        let logged_out = self.inner.log_out(logout).await;
+        // The logout reads the presented token inside the store, as the exchange does.
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        logged_out
     }
 }
 

@@ -262,7 +262,7 @@ async fn the_page_counts_requests_tokens_revocations_and_store_operations() -> T
     assert!(operations("insert_session") >= 3.0);
     assert!(operations("lookup_token") >= 4.0);
     assert!(operations("exchange_refresh") >= 1.0);
-    assert!(operations("end_session_if_newest") >= 1.0);
+    assert!(operations("log_out") >= 1.0);
     assert!(operations("revoke_session") >= 1.0);
     assert!(operations("shopper_by_username") >= 2.0);
     assert!(operations("shopper_by_external_reference") >= 1.0);

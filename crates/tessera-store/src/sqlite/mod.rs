@@ -14,6 +14,7 @@
 mod changes;
 mod checkpoint;
 mod error;
+mod logout;
 mod migration;
 mod params;
 mod refresh;
@@ -33,6 +34,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use tessera_core::client::{ClientRecord, ClientSecretHash};
+use tessera_core::logout::{LoggedOut, Logout};
 use tessera_core::rotation::{RefreshExchange, RefreshOutcome};
 use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
 use tessera_core::shopper::ShopperRecord;
@@ -510,6 +512,15 @@ impl SessionStore for SqliteStore {
         self.write
             .write(Notify::OtherProcesses, move |connection| {
                 refresh::exchange(connection, &exchange)
+            })
+            .await?
+    }
+
+    async fn log_out(&self, logout: &Logout) -> Result<Option<LoggedOut>, StoreError> {
+        let logout = *logout;
+        self.write
+            .write(Notify::OtherProcesses, move |connection| {
+                logout::log_out(connection, &logout)
             })
             .await?
     }

@@ -29,6 +29,8 @@ macro_rules! for_each_suite_check {
             exchange_refresh_rotates_then_detects_reuse,
             exchange_refresh_refuses_without_writing,
             exchange_refresh_is_all_or_nothing,
+            log_out_ends_the_token_or_its_whole_session,
+            log_out_refuses_without_writing,
             session_tokens_round_trip,
             insert_bound_session_binds_once,
             add_session_tokens_needs_a_live_session,
