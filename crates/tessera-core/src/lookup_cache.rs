@@ -41,7 +41,7 @@ use crate::logout::{LoggedOut, Logout};
 use crate::migration::{MigrationBatch, MigrationKey, MigrationKind, MigrationStore};
 use crate::rotation::{RefreshExchange, RefreshOutcome};
 use crate::session::{SessionRecord, TokenLookup, TokenRecord};
-use crate::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp};
+use crate::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp, TokenSweep};
 use crate::session_token::{SessionTokenLookup, SessionTokenRecord};
 use crate::shopper::ShopperRecord;
 use crate::store::{
@@ -669,6 +669,15 @@ impl SessionAdminStore for CachingStore {
         limit: u32,
     ) -> Result<DeletedRows, StoreError> {
         self.inner.delete_dead_sessions(now, limit).await
+    }
+    async fn sweep_tokens(
+        &self,
+        after: Option<&TokenHash>,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<TokenSweep, StoreError> {
+        // Only dead tokens go: no lookup that may be served can become stale.
+        self.inner.sweep_tokens(after, now, limit).await
     }
 }
 

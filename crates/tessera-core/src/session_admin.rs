@@ -11,8 +11,8 @@
 //! depends on it having run.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -25,6 +25,7 @@ use crate::secret::Secret;
 use crate::session::SessionRecord;
 use crate::store::Store;
 use crate::telemetry::{Revoked, count_revoked};
+use crate::token::TokenHash;
 
 /// Sessions marked revoked per tidy-up transaction.
 const TIDY_UP_BATCH: u32 = 500;
@@ -35,6 +36,11 @@ const TIDY_UPS_PER_PASS: u32 = 100;
 /// Rows deleted per clean-up transaction: small, so each write transaction is short and
 /// requests waiting for the single writer are not held up.
 const CLEAN_UP_BATCH: u32 = 500;
+
+/// Most tokens one background clean-up run of the server sweeps: the sweep reads every
+/// token, so on a large store each run goes on from where the last one stopped instead of
+/// reading the whole table every few minutes.
+pub const SWEPT_PER_BACKGROUND_RUN: u64 = 100 * CLEAN_UP_BATCH as u64;
 
 /// Most sessions a listing returns.
 const MAX_LISTED_SESSIONS: u32 = 1000;
@@ -119,12 +125,25 @@ pub struct DeletedRows {
     pub tokens: u64,
 }
 
+/// What one sweep batch over the tokens did ([`SessionAdminStore::sweep_tokens`]).
+///
+/// [`SessionAdminStore::sweep_tokens`]: crate::store::SessionAdminStore::sweep_tokens
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenSweep {
+    /// Tokens looked at.
+    pub examined: u64,
+    /// Tokens deleted among them.
+    pub deleted: u64,
+    /// The key to go on after, or `None` once the batch reached the last token.
+    pub next: Option<TokenHash>,
+}
+
 /// What a clean-up run did, so far or in all.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CleanUpReport {
     /// Sessions covered by a watermark that the tidy-up marked revoked.
     pub sessions_tidied: u64,
-    /// Tokens deleted: expired access tokens, and every token of a deleted session.
+    /// Tokens deleted: expired ones, and those of sessions that ended or are gone.
     pub tokens_deleted: u64,
     /// Sessions deleted: expired or revoked ones.
     pub sessions_deleted: u64,
@@ -219,6 +238,10 @@ pub struct SessionAdmin {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     background: Option<Arc<BackgroundTidyUp>>,
+    /// Most tokens one clean-up run sweeps; `None`: all of them.
+    sweep_budget: Option<u64>,
+    /// Where the next clean-up run's sweep goes on from; `None`: the first token.
+    sweep_from: Mutex<Option<TokenHash>>,
 }
 
 impl SessionAdmin {
@@ -230,7 +253,18 @@ impl SessionAdmin {
             store,
             clock,
             background: None,
+            sweep_budget: None,
+            sweep_from: Mutex::new(None),
         }
+    }
+
+    /// Sweeps at most `tokens_per_run` tokens per clean-up run, each run going on from
+    /// where the last stopped (the server's background clean-up, with
+    /// [`SWEPT_PER_BACKGROUND_RUN`]). Without it every run sweeps every token (`tessera
+    /// gc`).
+    pub fn with_bounded_sweep(mut self, tokens_per_run: u64) -> Self {
+        self.sweep_budget = Some(tokens_per_run);
+        self
     }
 
     /// Starts each watermark's tidy-up as a background task on the current Tokio runtime,
@@ -334,9 +368,10 @@ impl SessionAdmin {
     }
 
     /// Expiry clean-up: finishes pending tidy-ups, then deletes, in batches of at most 500
-    /// rows each in its own short write transaction, expired and revoked sessions with
-    /// their tokens, then expired access tokens. Consumed refresh tokens stay until their
-    /// session expires, so a replay is still detected. `progress` sees the running totals
+    /// rows each in its own short write transaction, expired and revoked sessions, expired
+    /// access tokens, then, in a sweep over the tokens in key order, every token that is
+    /// expired or whose session ended or is gone. Consumed refresh tokens stay while their
+    /// session lives, so a replay is still detected. `progress` sees the running totals
     /// after every batch.
     pub async fn clean_up(
         &self,
@@ -348,7 +383,7 @@ impl SessionAdmin {
         };
         progress(&report);
         let now = self.clock.now();
-        // Sessions first: their tokens go with them, leaving less for the token sweep.
+        // Sessions first: the sweep then finds their tokens with no session.
         loop {
             let deleted = self.store.delete_dead_sessions(now, CLEAN_UP_BATCH).await?;
             report.sessions_deleted += deleted.sessions;
@@ -371,6 +406,28 @@ impl SessionAdmin {
             }
             tokio::task::yield_now().await;
         }
+        let mut from = *self
+            .sweep_from
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut swept = 0u64;
+        while self.sweep_budget.is_none_or(|budget| swept < budget) {
+            let left = self.sweep_budget.map_or(u64::MAX, |budget| budget - swept);
+            let limit = u32::try_from(left).map_or(CLEAN_UP_BATCH, |left| left.min(CLEAN_UP_BATCH));
+            let batch = self.store.sweep_tokens(from.as_ref(), now, limit).await?;
+            swept += batch.examined;
+            report.tokens_deleted += batch.deleted;
+            progress(&report);
+            from = batch.next;
+            if from.is_none() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        *self
+            .sweep_from
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = from;
         loop {
             let deleted = self
                 .store

@@ -11,7 +11,7 @@ use crate::logout::{LoggedOut, Logout, log_out_in_steps};
 use crate::migration::MigrationStore;
 use crate::rotation::{RefreshExchange, RefreshOutcome, exchange_in_steps};
 use crate::session::{SessionRecord, TokenLookup, TokenRecord};
-use crate::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp};
+use crate::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp, TokenSweep};
 use crate::session_token::{SessionTokenLookup, SessionTokenRecord};
 use crate::shopper::ShopperRecord;
 use crate::token::TokenHash;
@@ -237,17 +237,29 @@ pub trait SessionAdminStore: Send + Sync {
         cart_id: Option<&str>,
     ) -> Result<bool, StoreError>;
     /// One clean-up batch of tokens: deletes up to `limit` access tokens that expired at or
-    /// before `now`. Refresh tokens, consumed or not, go with their session. Returns the
-    /// number deleted.
+    /// before `now`, through an index by expiry. Refresh tokens, consumed or not, are left
+    /// to the sweep ([`SessionAdminStore::sweep_tokens`]). Returns the number deleted.
     async fn delete_expired_tokens(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError>;
     /// One clean-up batch of sessions: deletes sessions that expired at or before `now` or
-    /// were revoked, each with its remaining tokens, at most `limit` rows in all (a session
-    /// with more tokens left than that is finished by later batches).
+    /// were revoked, at most `limit` rows in all. A store may delete a session's tokens
+    /// with it (counted in the same limit; a session with more tokens left than that is
+    /// finished by later batches), or leave them to [`SessionAdminStore::sweep_tokens`]:
+    /// a token whose session is gone is never found.
     async fn delete_dead_sessions(
         &self,
         now: Timestamp,
         limit: u32,
     ) -> Result<DeletedRows, StoreError>;
+    /// One batch of the sweep over every token in key order: looks at up to `limit`
+    /// tokens after `after` (from the first with `None`) and deletes those that expired at
+    /// or before `now`, or whose session was revoked or is gone. Consumed refresh tokens of
+    /// a live session stay (reuse detection).
+    async fn sweep_tokens(
+        &self,
+        after: Option<&TokenHash>,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<TokenSweep, StoreError>;
 }
 
 /// Everything a Tessera store offers.

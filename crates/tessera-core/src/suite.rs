@@ -26,12 +26,12 @@ pub use self::migration::{
 };
 pub use self::watermarks_and_clean_up::{
     client_watermarks_are_read_with_lookups_and_only_move_forward,
-    delete_dead_sessions_deletes_sessions_with_their_tokens,
+    delete_dead_sessions_deletes_expired_and_revoked_sessions,
     delete_expired_tokens_deletes_only_expired_access_tokens,
     session_by_id_reads_a_session_with_its_client, set_session_cart_sets_and_clears,
     shopper_sessions_lists_sessions_that_may_be_live,
     shopper_watermarks_are_read_with_lookups_and_only_move_forward,
-    tidy_up_marks_covered_sessions_in_batches,
+    sweep_tokens_deletes_only_dead_tokens, tidy_up_marks_covered_sessions_in_batches,
 };
 
 /// The instant the suite's records are created at: 2026-05-28T20:26:40Z.
@@ -1409,6 +1409,7 @@ pub async fn run_all(store: &dyn Store) -> Result<(), StoreError> {
     migration_imports_rows_as_they_are_once(store).await?;
     // Clean-up last: it deletes every dead row in the store, other checks' too.
     delete_expired_tokens_deletes_only_expired_access_tokens(store).await?;
-    delete_dead_sessions_deletes_sessions_with_their_tokens(store).await?;
+    delete_dead_sessions_deletes_expired_and_revoked_sessions(store).await?;
+    sweep_tokens_deletes_only_dead_tokens(store).await?;
     Ok(())
 }

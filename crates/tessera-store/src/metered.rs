@@ -11,7 +11,7 @@ use tessera_core::logout::{LoggedOut, Logout};
 use tessera_core::migration::{MigrationBatch, MigrationKey, MigrationKind, MigrationStore};
 use tessera_core::rotation::{RefreshExchange, RefreshOutcome};
 use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
-use tessera_core::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp};
+use tessera_core::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp, TokenSweep};
 use tessera_core::session_token::{SessionTokenLookup, SessionTokenRecord};
 use tessera_core::shopper::ShopperRecord;
 use tessera_core::store::{
@@ -320,6 +320,14 @@ impl SessionAdminStore for MeteredStore {
             "delete_dead_sessions",
             self.inner.delete_dead_sessions(now, limit)
         )
+    }
+    async fn sweep_tokens(
+        &self,
+        after: Option<&TokenHash>,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<TokenSweep, StoreError> {
+        timed!("sweep_tokens", self.inner.sweep_tokens(after, now, limit))
     }
 }
 

@@ -17,6 +17,7 @@ use tempfile::TempDir;
 use tessera_core::client::{ClientRecord, ClientSecretHash, GrantSet, PasswordEncoding};
 use tessera_core::id::{new_client_id, new_session_id, new_session_tag};
 use tessera_core::session::{SessionRecord, TokenRecord};
+use tessera_core::session_admin::SessionAdmin;
 use tessera_core::token::{TokenHash, TokenKeys, TokenKind};
 use tessera_core::{Secret, Store, StoreError, Timestamp};
 use tessera_store::{OpenError, StoreOptions};
@@ -714,5 +715,171 @@ async fn writes_queued_together_each_land_or_fail_on_their_own() -> TestResult {
     assert_eq!(seeded.session.id, live_session.id);
     store.close().await;
     other.close().await?;
+    Ok(())
+}
+
+fn random_key() -> Result<TokenHash, StoreError> {
+    let mut key = [0u8; 32];
+    tessera_core::id::random_bytes(&mut key)?;
+    Ok(TokenHash(key))
+}
+
+/// Migration 6 builds the tokens table again, without the reference to `sessions` and
+/// without `tokens_by_session`: a file written before it keeps every token row as it was.
+#[tokio::test]
+async fn rebuilding_the_tokens_table_keeps_every_token() -> TestResult {
+    let dir = TempDir::new()?;
+    let path = dir.path().join("tessera.db");
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let mut before = sqlx::migrate::Migrator::new(folder).await?;
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|migration| migration.version < 6)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    let mut raw = SqliteConnection::connect_with(
+        &SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal),
+    )
+    .await?;
+    before.run(&mut raw).await?;
+
+    let client = new_client()?;
+    let (session, mut tokens) = session(&client, random_key()?, random_key()?)?;
+    tokens[1].consumed_at = Some(NOW.plus_seconds(5));
+    tokens[0].revoked_at = Some(NOW.plus_seconds(6));
+    raw.execute(
+        sqlx::query(
+            "INSERT INTO clients (id, name, grants, disabled, access_token_ttl, \
+             refresh_token_ttl, default_locale, default_currency, created_at) \
+             VALUES (?1, 'test', 0, 0, 3600, 86400, 'en_US', 'USD', ?2)",
+        )
+        .bind(&client.id)
+        .bind(NOW.millis()),
+    )
+    .await?;
+    raw.execute(
+        sqlx::query(
+            "INSERT INTO sessions (id, client_id, authenticated, locale, currency, client_ip, \
+             session_tag, created_at, last_accessed, expires_at, newest_access) \
+             VALUES (?1, ?2, 0, 'en_US', 'USD', ?7, ?3, ?4, ?4, ?5, ?6)",
+        )
+        .bind(&session.id)
+        .bind(&client.id)
+        .bind(&session.session_tag)
+        .bind(session.created_at.millis())
+        .bind(session.expires_at.millis())
+        .bind(session.newest_access.0.to_vec())
+        .bind(&session.client_ip),
+    )
+    .await?;
+    for token in &tokens {
+        let kind = match token.kind {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        };
+        raw.execute(
+            sqlx::query(
+                "INSERT INTO tokens (hash, kind, session_id, client_id, issued_at, \
+                 expires_at, revoked_at, consumed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .bind(token.hash.0.to_vec())
+            .bind(kind)
+            .bind(&token.session_id)
+            .bind(&token.client_id)
+            .bind(token.issued_at.millis())
+            .bind(token.expires_at.millis())
+            .bind(token.revoked_at.map(Timestamp::millis))
+            .bind(token.consumed_at.map(Timestamp::millis)),
+        )
+        .await?;
+    }
+    raw.close().await?;
+
+    let store = open_at(&path, &StoreOptions::default()).await?;
+    for token in &tokens {
+        let Some(found) = store.lookup_token(&token.hash).await? else {
+            panic!("{:?} lost in the rebuild", token.kind);
+        };
+        assert_eq!(&found.token, token);
+        assert_eq!(found.session.id, session.id);
+    }
+    store.close().await;
+
+    let mut raw = raw_connection(&path).await?;
+    let indexes: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_index_list('tokens')")
+        .fetch_all(&mut raw)
+        .await?;
+    assert!(
+        indexes.iter().any(|i| i == "access_tokens_by_expiry"),
+        "{indexes:?}"
+    );
+    assert!(
+        !indexes.iter().any(|i| i == "tokens_by_session"),
+        "{indexes:?}"
+    );
+    let references: Vec<String> =
+        sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_list('tokens')")
+            .fetch_all(&mut raw)
+            .await?;
+    assert_eq!(references, ["clients"]);
+    raw.close().await?;
+    Ok(())
+}
+
+/// With the server's bounded sweep, a clean-up run sweeps only so many tokens and the next
+/// run goes on from there; `tessera gc`'s clean-up sweeps them all at once. Either way the
+/// tokens of deleted sessions go and a live session's stay.
+#[tokio::test]
+async fn a_bounded_sweep_goes_on_where_the_last_run_stopped() -> TestResult {
+    let dir = TempDir::new()?;
+    let store = open_at(&dir.path().join("tessera.db"), &StoreOptions::default()).await?;
+    let client = new_client()?;
+    store.insert_client(&client).await?;
+    let mut dead = Vec::new();
+    for _ in 0..3 {
+        let (session, tokens) = session(&client, random_key()?, random_key()?)?;
+        store.insert_session(&session, &tokens).await?;
+        assert!(store.revoke_session(&session.id, NOW).await?);
+        dead.extend(tokens);
+    }
+    // The live session's tokens come first in key order: a sweep that started again at
+    // the first token every run would look at them alone and never reach the dead ones.
+    let lowest = |last: u8| {
+        let mut key = [0u8; 32];
+        key[31] = last;
+        TokenHash(key)
+    };
+    let (live, live_tokens) = session(&client, lowest(1), lowest(2))?;
+    store.insert_session(&live, &live_tokens).await?;
+    let clock = Arc::new(tessera_core::ManualClock::new(NOW.plus_seconds(10)));
+
+    let bounded = SessionAdmin::new(Arc::clone(&store), clock.clone()).with_bounded_sweep(2);
+    let first = bounded.clean_up(|_| {}).await?;
+    assert_eq!((first.sessions_deleted, first.tokens_deleted), (3, 0));
+    let mut deleted = Vec::new();
+    for _ in 0..3 {
+        deleted.push(bounded.clean_up(|_| {}).await?.tokens_deleted);
+    }
+    assert_eq!(deleted, [2, 2, 2]);
+    for token in &dead {
+        assert_eq!(store.lookup_token(&token.hash).await?, None);
+    }
+    for token in &live_tokens {
+        assert!(store.lookup_token(&token.hash).await?.is_some());
+    }
+
+    // The same again, swept whole by one run.
+    let (session, tokens) = session(&client, random_key()?, random_key()?)?;
+    store.insert_session(&session, &tokens).await?;
+    assert!(store.revoke_session(&session.id, NOW).await?);
+    let whole = SessionAdmin::new(Arc::clone(&store), clock);
+    let report = whole.clean_up(|_| {}).await?;
+    assert_eq!((report.sessions_deleted, report.tokens_deleted), (1, 2));
+    store.close().await;
     Ok(())
 }

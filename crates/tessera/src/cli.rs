@@ -144,12 +144,14 @@ pub enum Command {
     Session(SessionCommand),
     /// Delete expired and revoked sessions and expired tokens now, in small batches.
     #[command(
-        long_about = "Delete expired and revoked sessions (with their tokens) and \
-                      expired access tokens from the store named by --database-url, in \
-                      batches of at most 500 rows, each its own short write transaction, so \
-                      a server using the same store keeps answering. Consumed refresh tokens \
-                      stay until their session expires, so that a replay is still detected. \
-                      `tessera serve` does the same every --gc-interval-secs.\n\n\
+        long_about = "Delete expired and revoked sessions, expired access tokens, and, \
+                      in a sweep over every token, the tokens that expired or whose session \
+                      ended or is gone, from the store named by --database-url, in batches \
+                      of at most 500 rows, each its own short write transaction, so a server \
+                      using the same store keeps answering. Consumed refresh tokens stay \
+                      while their session lives, so that a replay is still detected. \
+                      `tessera serve` does the same every --gc-interval-secs, sweeping at \
+                      most 50,000 tokens a run.\n\n\
                       On a terminal a spinner shows progress on stderr; the result is one \
                       line on stdout: `gc: deleted N tokens, M sessions and K session tokens in X ms`."
     )]

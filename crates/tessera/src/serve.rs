@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tessera_core::admin::{Admin, NewClient};
 use tessera_core::client::{Grant, GrantSet};
-use tessera_core::session_admin::SessionAdmin;
+use tessera_core::session_admin::{SWEPT_PER_BACKGROUND_RUN, SessionAdmin};
 use tessera_core::{Clock, ServiceConfig, Store, SystemClock, TokenService};
 use tessera_server::{Issuer, ServerTls};
 use tokio::net::TcpListener;
@@ -126,7 +126,9 @@ async fn serve(
     announce(address, tls.is_some());
 
     let session_admin = Arc::new(
-        SessionAdmin::new(Arc::clone(store), Arc::clone(&clock)).with_background_tidy_up(),
+        SessionAdmin::new(Arc::clone(store), Arc::clone(&clock))
+            .with_background_tidy_up()
+            .with_bounded_sweep(SWEPT_PER_BACKGROUND_RUN),
     );
     let admin = match (crate::admin_api::bind(args).await?, admin_token) {
         (Some(admin_listener), Some(token)) => {

@@ -12,7 +12,7 @@ use crate::id::{new_session_id, new_session_tag, new_user_id};
 use crate::session::{SessionRecord, TokenRecord};
 use crate::session_admin::{DeletedRows, SessionOwner, TidyUp};
 use crate::store::Store;
-use crate::token::TokenKind;
+use crate::token::{TokenHash, TokenKind};
 
 /// A session of `client` for `user_id`, created at `created`, ending at `expires`, with an
 /// access token expiring an hour after `created` (or with the session, if sooner) and a
@@ -396,10 +396,11 @@ pub async fn delete_expired_tokens_deletes_only_expired_access_tokens(
     Ok(())
 }
 
-/// Session clean-up deletes expired and revoked sessions with all their tokens, at most
-/// `limit` rows a batch, and keeps live sessions, including those a watermark covers but
-/// the tidy-up has not marked yet.
-pub async fn delete_dead_sessions_deletes_sessions_with_their_tokens(
+/// Session clean-up deletes expired and revoked sessions, at most `limit` rows a batch,
+/// and keeps live sessions, including those a watermark covers but the tidy-up has not
+/// marked yet. The deleted sessions' tokens are never found again, and what the batches
+/// left of them, the sweep deletes.
+pub async fn delete_dead_sessions_deletes_expired_and_revoked_sessions(
     store: &dyn Store,
 ) -> Result<(), StoreError> {
     let created = at(-20 * 86_400);
@@ -412,7 +413,6 @@ pub async fn delete_dead_sessions_deletes_sessions_with_their_tokens(
         created,
         created.plus_seconds(60),
     )?;
-    // A third token, so that a batch of two cannot finish this session.
     let (_, extra) = session_at(&client, None, created, created.plus_seconds(60))?;
     let extra = TokenRecord {
         session_id: expired.id.clone(),
@@ -437,40 +437,117 @@ pub async fn delete_dead_sessions_deletes_sessions_with_their_tokens(
             .await?
     );
 
-    // The expired session comes first: two of its three tokens, then the rest and itself.
-    assert_eq!(
-        store.delete_dead_sessions(now, 2).await?,
-        DeletedRows {
-            sessions: 0,
-            tokens: 2
-        }
-    );
-    assert!(store.session_by_id(&expired.id).await?.is_some());
-    let next = store.delete_dead_sessions(now, 2).await?;
-    assert_eq!(next.tokens + next.sessions, 2);
-    assert!(store.session_by_id(&expired.id).await?.is_none());
-
     let mut total = DeletedRows::default();
     loop {
-        let batch = store.delete_dead_sessions(now, 3).await?;
-        assert!(batch.sessions + batch.tokens <= 3, "{batch:?}");
+        let batch = store.delete_dead_sessions(now, 2).await?;
+        assert!(batch.sessions + batch.tokens <= 2, "{batch:?}");
         if batch.sessions + batch.tokens == 0 {
             break;
         }
         total.sessions += batch.sessions;
         total.tokens += batch.tokens;
     }
-    assert!(total.sessions >= 1 && total.tokens >= 2, "{total:?}");
-    for gone in expired_tokens.iter().chain(&revoked_tokens) {
-        assert_eq!(store.lookup_token(&gone.hash).await?, None);
-    }
+    assert!(total.sessions >= 2, "{total:?}");
     for gone in [&expired.id, &revoked.id] {
         assert_eq!(store.session_by_id(gone).await?, None);
     }
-    for kept in live_tokens.iter().chain(&covered_tokens) {
+    for gone in expired_tokens.iter().chain(&revoked_tokens) {
+        assert_eq!(store.lookup_token(&gone.hash).await?, None);
+    }
+    // Deleted with their sessions, or by the sweep.
+    let swept = sweep_everything(store, now, 3).await?;
+    let dead_tokens = (expired_tokens.len() + revoked_tokens.len()) as u64;
+    assert!(
+        total.tokens + swept >= dead_tokens,
+        "{total:?}, swept {swept}"
+    );
+
+    // The live sessions' refresh tokens stay (their access tokens expired an hour in).
+    for kept in [&live_tokens[1], &covered_tokens[1]] {
         assert_eq!(looked_up(store, &kept.hash).await?.token, kept.clone());
     }
     assert!(store.session_by_id(&live.id).await?.is_some());
     assert!(store.session_by_id(&covered.id).await?.is_some());
+    Ok(())
+}
+
+/// Sweeps every token of `store` in batches of `limit`, checking each batch's bounds;
+/// returns how many it deleted.
+async fn sweep_everything(
+    store: &dyn Store,
+    now: Timestamp,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let mut after = None;
+    let mut deleted = 0;
+    loop {
+        let batch = store.sweep_tokens(after.as_ref(), now, limit).await?;
+        assert!(batch.examined <= u64::from(limit), "{batch:?}");
+        assert!(batch.deleted <= batch.examined, "{batch:?}");
+        if batch.next.is_some() {
+            assert_eq!(batch.examined, u64::from(limit), "{batch:?}");
+            let key = |at: Option<TokenHash>| at.map(|k| k.0);
+            assert!(key(batch.next) > key(after), "the sweep goes forward");
+        }
+        deleted += batch.deleted;
+        after = batch.next;
+        if after.is_none() {
+            return Ok(deleted);
+        }
+    }
+}
+
+/// The token sweep deletes, in batches of at most `limit` tokens looked at, every token
+/// that expired or whose session was revoked, and keeps every other one, a live session's
+/// consumed refresh token included; it goes forward in key order and ends.
+pub async fn sweep_tokens_deletes_only_dead_tokens(store: &dyn Store) -> Result<(), StoreError> {
+    let created = at(-30 * 86_400);
+    let now = created.plus_seconds(7200);
+    let client = stored_client(store).await?;
+    // Expired: the session ended a second before `now`, its tokens with it.
+    let (_, expired) = stored_at(store, &client, None, created, now.plus_seconds(-1)).await?;
+    // An access token expired an hour after `created`, in a session still live.
+    let (older, older_tokens) = stored_at(store, &client, None, created, at(86_400)).await?;
+    // A revoked session, not expired.
+    let (revoked, revoked_tokens) = stored_at(store, &client, None, created, at(86_400)).await?;
+    assert!(
+        store
+            .revoke_session(&revoked.id, created.plus_seconds(5))
+            .await?
+    );
+    // A live session whose refresh token was consumed: kept, for reuse detection.
+    let fresh = now.plus_seconds(-60);
+    let (live, mut live_tokens) = session_at(&client, None, fresh, at(86_400))?;
+    live_tokens[1].consumed_at = Some(fresh.plus_seconds(10));
+    store.insert_session(&live, &live_tokens).await?;
+    for token in expired.iter().chain(&revoked_tokens) {
+        looked_up(store, &token.hash).await?;
+    }
+
+    let deleted = sweep_everything(store, now, 2).await?;
+    assert!(
+        deleted >= 5,
+        "expired 2, older access 1, revoked 2: {deleted}"
+    );
+    for gone in expired
+        .iter()
+        .chain(&revoked_tokens)
+        .chain(std::iter::once(&older_tokens[0]))
+    {
+        assert_eq!(store.lookup_token(&gone.hash).await?, None);
+    }
+    assert_eq!(
+        looked_up(store, &older_tokens[1].hash).await?.token,
+        older_tokens[1]
+    );
+    assert_eq!(
+        looked_up(store, &older_tokens[1].hash).await?.session,
+        older
+    );
+    for kept in &live_tokens {
+        assert_eq!(looked_up(store, &kept.hash).await?.token, kept.clone());
+    }
+    // Nothing left to delete: a second sweep deletes nothing of these.
+    assert_eq!(sweep_everything(store, now, 2).await?, 0);
     Ok(())
 }

@@ -17,7 +17,7 @@ use tessera_core::migration::{MigrationBatch, MigrationKey, MigrationKind, Migra
 use tessera_core::rotation::{RefreshExchange, RefreshOutcome};
 use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
 use tessera_core::session_admin::{
-    AdminToken, DeletedRows, SessionAdmin, SessionLookup, SessionOwner, TidyUp,
+    AdminToken, DeletedRows, SessionAdmin, SessionLookup, SessionOwner, TidyUp, TokenSweep,
 };
 use tessera_core::session_token::{SessionTokenLookup, SessionTokenRecord};
 use tessera_core::shopper::ShopperRecord;
@@ -742,6 +742,14 @@ impl SessionAdminStore for CountingStore {
         limit: u32,
     ) -> Result<DeletedRows, StoreError> {
         self.inner.delete_dead_sessions(now, limit).await
+    }
+    async fn sweep_tokens(
+        &self,
+        after: Option<&TokenHash>,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<TokenSweep, StoreError> {
+        self.inner.sweep_tokens(after, now, limit).await
     }
 }
 

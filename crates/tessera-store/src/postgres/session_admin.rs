@@ -5,8 +5,9 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use tessera_core::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp};
+use tessera_core::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp, TokenSweep};
 use tessera_core::store::SessionAdminStore;
+use tessera_core::token::TokenHash;
 use tessera_core::{StoreError, Timestamp};
 
 use super::{PostgresStore, retrying, rows, sql, storable};
@@ -172,6 +173,43 @@ impl SessionAdminStore for PostgresStore {
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected())
+            })
+        })
+        .await
+    }
+
+    async fn sweep_tokens(
+        &self,
+        after: Option<&TokenHash>,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<TokenSweep, StoreError> {
+        // Every key is 32 bytes, so after the empty string of bytes comes the first.
+        let after: Vec<u8> = after.map_or_else(Vec::new, |key| key.0.to_vec());
+        retrying("sweep_tokens", || {
+            let after = after.clone();
+            Box::pin(async move {
+                let (examined, deleted, last): (i64, i64, Option<Vec<u8>>) =
+                    sqlx::query_as(sql::SWEEP_TOKENS)
+                        .bind(after)
+                        .bind(now.millis())
+                        .bind(i64::from(limit))
+                        .fetch_one(&self.pool)
+                        .await?;
+                let examined = u64::try_from(examined).unwrap_or(0);
+                let next = match last {
+                    Some(key) if examined >= u64::from(limit) => {
+                        Some(TokenHash(<[u8; 32]>::try_from(key).map_err(|_| {
+                            StoreError::Corrupt("a token key is not 32 bytes".to_owned())
+                        })?))
+                    }
+                    _ => None,
+                };
+                Ok(TokenSweep {
+                    examined,
+                    deleted: u64::try_from(deleted).unwrap_or(0),
+                    next,
+                })
             })
         })
         .await

@@ -8,8 +8,9 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use rusqlite::Connection;
 use rusqlite::types::Value;
-use tessera_core::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp};
+use tessera_core::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp, TokenSweep};
 use tessera_core::store::SessionAdminStore;
+use tessera_core::token::TokenHash;
 use tessera_core::{StoreError, Timestamp};
 
 use super::error::store_error;
@@ -147,10 +148,28 @@ impl SessionAdminStore for SqliteStore {
             })
             .await
     }
+
+    async fn sweep_tokens(
+        &self,
+        after: Option<&TokenHash>,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<TokenSweep, StoreError> {
+        let after = after.copied();
+        // Only dead tokens go, which no lookup finds live: nobody needs telling.
+        self.write
+            .write(Notify::Nobody, move |connection| {
+                let swept = sweep_tokens(connection, after, now, limit)?;
+                let wrote = swept.deleted > 0;
+                Ok((swept, wrote))
+            })
+            .await
+    }
 }
 
-/// Read inside the write transaction, so no session can come back to life (or gain a
-/// token) between being picked and being deleted.
+/// Read inside the write transaction, so no session can come back to life between being
+/// picked and being deleted. Its tokens stay for the sweep, never found meanwhile: every
+/// lookup joins the session.
 fn delete_dead_sessions(
     connection: &Connection,
     now: Timestamp,
@@ -176,33 +195,41 @@ fn delete_dead_sessions(
         dead.extend(revoked.into_iter().filter(|id| seen.insert(id.clone())));
     }
 
-    let mut budget = u64::from(limit);
     let mut deleted = DeletedRows::default();
     for session_id in &dead {
-        let tokens = params::run(
-            connection,
-            sql::DELETE_SESSION_TOKENS,
-            &[
-                params::text(session_id),
-                Value::Integer(i64::try_from(budget).unwrap_or(i64::MAX)),
-            ],
-        )? as u64;
-        deleted.tokens += tokens;
-        budget = budget.saturating_sub(tokens);
-        if budget == 0 {
-            // This session keeps its remaining tokens until the next batch.
-            break;
-        }
-        let sessions = params::run(
-            connection,
-            sql::DELETE_SESSION_IF_EMPTY,
-            &[params::text(session_id)],
-        )? as u64;
-        deleted.sessions += sessions;
-        budget = budget.saturating_sub(sessions);
-        if budget == 0 {
-            break;
-        }
+        deleted.sessions +=
+            params::run(connection, sql::DELETE_SESSION, &[params::text(session_id)])? as u64;
     }
     Ok(deleted)
+}
+
+/// One batch of the sweep, on the writer connection: reads up to `limit` keys after
+/// `after` and deletes the dead ones among them.
+fn sweep_tokens(
+    connection: &Connection,
+    after: Option<TokenHash>,
+    now: Timestamp,
+    limit: u32,
+) -> rusqlite::Result<TokenSweep> {
+    // Every key is 32 bytes, so after the empty blob comes the first of them.
+    let after = after.map_or(Value::Blob(Vec::new()), |key| params::hash(&key));
+    let examined: Vec<([u8; 32], bool)> = connection
+        .prepare_cached(sql::SWEEP_TOKENS)?
+        .query_map(
+            [after, params::millis(now), params::integer(limit)],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut deleted = 0;
+    for (key, _) in examined.iter().filter(|(_, dead)| *dead) {
+        deleted += params::run(connection, sql::DELETE_TOKEN, &[Value::Blob(key.to_vec())])? as u64;
+    }
+    let next = (examined.len() as u64 >= u64::from(limit))
+        .then(|| examined.last().map(|(key, _)| TokenHash(*key)))
+        .flatten();
+    Ok(TokenSweep {
+        examined: examined.len() as u64,
+        deleted,
+        next,
+    })
 }

@@ -276,13 +276,20 @@ pub(crate) const EXPIRED_SESSIONS: &str =
 pub(crate) const REVOKED_SESSIONS: &str =
     "SELECT id FROM sessions WHERE revoked_at IS NOT NULL LIMIT ?1";
 
-/// Up to `?2` tokens of one session, through `tokens_by_session`.
-pub(crate) const DELETE_SESSION_TOKENS: &str = "DELETE FROM tokens WHERE hash IN \
-     (SELECT hash FROM tokens WHERE session_id = ?1 LIMIT ?2)";
+/// A dead session; its tokens are left to the sweep (`0006_tokens_without_session_index`).
+pub(crate) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = ?1";
 
-/// A session, once no token refers to it any more.
-pub(crate) const DELETE_SESSION_IF_EMPTY: &str = "DELETE FROM sessions WHERE id = ?1 \
-     AND NOT EXISTS (SELECT 1 FROM tokens WHERE session_id = ?1)";
+/// One batch of the token sweep: up to `?3` tokens after key `?1`, in key order, each
+/// with whether it is dead for good at `?2`: expired, or its session revoked or gone (a
+/// session's expiry is never before its tokens'). Deadness never ends, so a row read here
+/// dead is dead whenever it is deleted.
+pub(crate) const SWEEP_TOKENS: &str = "SELECT t.hash, \
+     t.expires_at <= ?2 OR s.id IS NULL OR s.revoked_at IS NOT NULL \
+     FROM tokens t LEFT JOIN sessions s ON s.id = t.session_id \
+     WHERE t.hash > ?1 ORDER BY t.hash LIMIT ?3";
+
+/// One token, by key.
+pub(crate) const DELETE_TOKEN: &str = "DELETE FROM tokens WHERE hash = ?1";
 
 /// One clean-up batch of expired session tokens, through the expiry index.
 pub(crate) const DELETE_EXPIRED_SESSION_TOKENS: &str = "DELETE FROM session_tokens \

@@ -43,7 +43,8 @@ macro_rules! for_each_suite_check {
             shopper_sessions_lists_sessions_that_may_be_live,
             set_session_cart_sets_and_clears,
             delete_expired_tokens_deletes_only_expired_access_tokens,
-            delete_dead_sessions_deletes_sessions_with_their_tokens,
+            delete_dead_sessions_deletes_expired_and_revoked_sessions,
+            sweep_tokens_deletes_only_dead_tokens,
             migration_exports_what_should_move_in_key_order,
             migration_imports_rows_as_they_are_once,
         }
