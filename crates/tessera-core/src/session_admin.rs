@@ -40,7 +40,7 @@ const CLEAN_UP_BATCH: u32 = 500;
 /// Most tokens one background clean-up run of the server sweeps: the sweep reads every
 /// token, so on a large store each run goes on from where the last one stopped instead of
 /// reading the whole table every few minutes.
-pub const SWEPT_PER_BACKGROUND_RUN: u64 = 100 * CLEAN_UP_BATCH as u64;
+pub const SWEPT_PER_BACKGROUND_RUN: u64 = 1000 * CLEAN_UP_BATCH as u64;
 
 /// Most sessions a listing returns.
 const MAX_LISTED_SESSIONS: u32 = 1000;

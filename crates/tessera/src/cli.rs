@@ -151,7 +151,7 @@ pub enum Command {
                       using the same store keeps answering. Consumed refresh tokens stay \
                       while their session lives, so that a replay is still detected. \
                       `tessera serve` does the same every --gc-interval-secs, sweeping at \
-                      most 50,000 tokens a run.\n\n\
+                      most 500,000 tokens a run.\n\n\
                       On a terminal a spinner shows progress on stderr; the result is one \
                       line on stdout: `gc: deleted N tokens, M sessions and K session tokens in X ms`."
     )]

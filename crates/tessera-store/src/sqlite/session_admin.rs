@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use rusqlite::Connection;
 use rusqlite::types::Value;
+use sqlx::Row;
 use tessera_core::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp, TokenSweep};
 use tessera_core::store::SessionAdminStore;
 use tessera_core::token::TokenHash;
@@ -155,15 +156,50 @@ impl SessionAdminStore for SqliteStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<TokenSweep, StoreError> {
-        let after = after.copied();
-        // Only dead tokens go, which no lookup finds live: nobody needs telling.
-        self.write
-            .write(Notify::Nobody, move |connection| {
-                let swept = sweep_tokens(connection, after, now, limit)?;
-                let wrote = swept.deleted > 0;
-                Ok((swept, wrote))
-            })
+        // The tokens are read through the read pool, not inside a write: on a large store
+        // the sessions they join may be cold pages, and reading them must not hold up the
+        // writes queued behind the writer thread. Deadness never ends, so a token read dead
+        // here is still dead when the write below deletes it.
+        let after: Vec<u8> = after.map_or_else(Vec::new, |key| key.0.to_vec());
+        let examined = sqlx::query(sql::SWEEP_TOKENS)
+            .bind(after)
+            .bind(now.millis())
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
             .await
+            .map_err(store_error)?;
+        let mut dead = Vec::new();
+        let mut last = None;
+        for row in &examined {
+            let key: Vec<u8> = row.try_get(0).map_err(store_error)?;
+            let key = <[u8; 32]>::try_from(key)
+                .map_err(|_| StoreError::Corrupt("a token key is not 32 bytes".to_owned()))?;
+            if row.try_get::<bool, _>(1).map_err(store_error)? {
+                dead.push(Value::Blob(key.to_vec()));
+            }
+            last = Some(TokenHash(key));
+        }
+        let deleted = if dead.is_empty() {
+            0
+        } else {
+            // Only dead tokens go, which no lookup finds live: nobody needs telling.
+            self.write
+                .write(Notify::Nobody, move |connection| {
+                    let mut deleted = 0;
+                    for key in &dead {
+                        deleted +=
+                            params::run(connection, sql::DELETE_TOKEN, std::slice::from_ref(key))?;
+                    }
+                    Ok((deleted as u64, deleted > 0))
+                })
+                .await?
+        };
+        let examined = examined.len() as u64;
+        Ok(TokenSweep {
+            examined,
+            deleted,
+            next: last.filter(|_| examined >= u64::from(limit)),
+        })
     }
 }
 
@@ -201,35 +237,4 @@ fn delete_dead_sessions(
             params::run(connection, sql::DELETE_SESSION, &[params::text(session_id)])? as u64;
     }
     Ok(deleted)
-}
-
-/// One batch of the sweep, on the writer connection: reads up to `limit` keys after
-/// `after` and deletes the dead ones among them.
-fn sweep_tokens(
-    connection: &Connection,
-    after: Option<TokenHash>,
-    now: Timestamp,
-    limit: u32,
-) -> rusqlite::Result<TokenSweep> {
-    // Every key is 32 bytes, so after the empty blob comes the first of them.
-    let after = after.map_or(Value::Blob(Vec::new()), |key| params::hash(&key));
-    let examined: Vec<([u8; 32], bool)> = connection
-        .prepare_cached(sql::SWEEP_TOKENS)?
-        .query_map(
-            [after, params::millis(now), params::integer(limit)],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut deleted = 0;
-    for (key, _) in examined.iter().filter(|(_, dead)| *dead) {
-        deleted += params::run(connection, sql::DELETE_TOKEN, &[Value::Blob(key.to_vec())])? as u64;
-    }
-    let next = (examined.len() as u64 >= u64::from(limit))
-        .then(|| examined.last().map(|(key, _)| TokenHash(*key)))
-        .flatten();
-    Ok(TokenSweep {
-        examined: examined.len() as u64,
-        deleted,
-        next,
-    })
 }
