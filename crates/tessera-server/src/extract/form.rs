@@ -28,6 +28,23 @@ impl FormError {
 
 /// Decodes one form-encoded component: `+` is a space, `%XX` a byte.
 pub(crate) fn decode_component(raw: &[u8]) -> Result<String, FormError> {
+    let decoded = if raw.iter().any(|&b| b == b'%' || b == b'+') {
+        decode_escaped(raw)?
+    } else {
+        // Nothing to decode, as in nearly every token and client id: the bytes are the
+        // value once they are UTF-8, with no copy but the one returned.
+        std::str::from_utf8(raw)
+            .map_err(|_| FormError::NotUtf8)?
+            .to_owned()
+    };
+    if decoded.chars().any(char::is_control) {
+        return Err(FormError::ControlCharacter);
+    }
+    Ok(decoded)
+}
+
+/// Decodes a component holding a `+` or a `%`, refusing a `%` without two hex digits.
+fn decode_escaped(raw: &[u8]) -> Result<String, FormError> {
     let mut index = 0;
     while index < raw.len() {
         if raw[index] == b'%' {
@@ -46,14 +63,10 @@ pub(crate) fn decode_component(raw: &[u8]) -> Result<String, FormError> {
         .iter()
         .map(|&b| if b == b'+' { b' ' } else { b })
         .collect();
-    let decoded = percent_decode(&spaced)
+    Ok(percent_decode(&spaced)
         .decode_utf8()
         .map_err(|_| FormError::NotUtf8)?
-        .into_owned();
-    if decoded.chars().any(char::is_control) {
-        return Err(FormError::ControlCharacter);
-    }
-    Ok(decoded)
+        .into_owned())
 }
 
 /// Parses `name=value&...` into decoded pairs, in order; empty segments are skipped.
@@ -95,5 +108,25 @@ mod tests {
         assert_eq!(parse_pairs(b"a=%FF"), Err(FormError::NotUtf8));
         assert_eq!(parse_pairs(b"a=x%00y"), Err(FormError::ControlCharacter));
         assert_eq!(parse_pairs(b"a=x%0D%0Ay"), Err(FormError::ControlCharacter));
+    }
+
+    #[test]
+    fn refuses_unescaped_bad_utf8_and_control_characters_too() {
+        assert_eq!(parse_pairs(b"a=\xff"), Err(FormError::NotUtf8));
+        assert_eq!(parse_pairs(b"a=\xc3"), Err(FormError::NotUtf8));
+        assert_eq!(parse_pairs(b"a=x\x01y"), Err(FormError::ControlCharacter));
+        assert_eq!(parse_pairs(b"a=x\x7fy"), Err(FormError::ControlCharacter));
+        // U+0085, a C1 control character, as raw UTF-8.
+        assert_eq!(
+            parse_pairs(b"a=x\xc2\x85y"),
+            Err(FormError::ControlCharacter)
+        );
+        assert_eq!(
+            parse_pairs("a=caf\u{e9}&b=tsa_k1_AbC-d".as_bytes()),
+            Ok(vec![
+                ("a".into(), "caf\u{e9}".into()),
+                ("b".into(), "tsa_k1_AbC-d".into()),
+            ])
+        );
     }
 }
