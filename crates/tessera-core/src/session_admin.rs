@@ -138,6 +138,20 @@ pub struct TokenSweep {
     pub next: Option<TokenHash>,
 }
 
+impl TokenSweep {
+    /// A batch that asked for `limit` tokens, looked at `examined` of them, the last being
+    /// `last`, and deleted `deleted`: a full batch goes on after its last key, a shorter
+    /// one reached the end.
+    pub fn of_batch(examined: usize, last: Option<TokenHash>, deleted: u64, limit: u32) -> Self {
+        let examined = examined as u64;
+        Self {
+            examined,
+            deleted,
+            next: last.filter(|_| examined >= u64::from(limit)),
+        }
+    }
+}
+
 /// What a clean-up run did, so far or in all.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CleanUpReport {
@@ -413,7 +427,8 @@ impl SessionAdmin {
         let mut swept = 0u64;
         while self.sweep_budget.is_none_or(|budget| swept < budget) {
             let left = self.sweep_budget.map_or(u64::MAX, |budget| budget - swept);
-            let limit = u32::try_from(left).map_or(CLEAN_UP_BATCH, |left| left.min(CLEAN_UP_BATCH));
+            let limit =
+                u32::try_from(left.min(u64::from(CLEAN_UP_BATCH))).unwrap_or(CLEAN_UP_BATCH);
             let batch = self.store.sweep_tokens(from.as_ref(), now, limit).await?;
             swept += batch.examined;
             report.tokens_deleted += batch.deleted;

@@ -188,6 +188,12 @@ macro_rules! record_decoders {
             })
         }
 
+        /// Reads a row of `sql::SWEEP_TOKENS`: a token's key, and whether it is dead.
+        pub(crate) fn swept_token(row: &$row) -> Result<(TokenHash, bool), StoreError> {
+            let mut columns = Columns::new(row);
+            Ok((columns.token_hash("a token key")?, columns.take()?))
+        }
+
         /// Reads a row of `sql::PENDING_TIDY_UPS`.
         pub(crate) fn tidy_up(row: &$row) -> Result<TidyUp, StoreError> {
             let mut columns = Columns::new(row);

@@ -10,7 +10,7 @@ use tessera_core::store::SessionAdminStore;
 use tessera_core::token::TokenHash;
 use tessera_core::{StoreError, Timestamp};
 
-use super::{PostgresStore, retrying, rows, sql, storable};
+use super::{PostgresStore, bind_hash, retrying, rows, sql, storable};
 
 #[async_trait]
 impl SessionAdminStore for PostgresStore {
@@ -185,31 +185,35 @@ impl SessionAdminStore for PostgresStore {
         limit: u32,
     ) -> Result<TokenSweep, StoreError> {
         // Every key is 32 bytes, so after the empty string of bytes comes the first.
-        let after: Vec<u8> = after.map_or_else(Vec::new, |key| key.0.to_vec());
+        let after = after.map_or(&[][..], bind_hash);
         retrying("sweep_tokens", || {
-            let after = after.clone();
             Box::pin(async move {
-                let (examined, deleted, last): (i64, i64, Option<Vec<u8>>) =
-                    sqlx::query_as(sql::SWEEP_TOKENS)
-                        .bind(after)
-                        .bind(now.millis())
-                        .bind(i64::from(limit))
-                        .fetch_one(&self.pool)
-                        .await?;
-                let examined = u64::try_from(examined).unwrap_or(0);
-                let next = match last {
-                    Some(key) if examined >= u64::from(limit) => {
-                        Some(TokenHash(<[u8; 32]>::try_from(key).map_err(|_| {
-                            StoreError::Corrupt("a token key is not 32 bytes".to_owned())
-                        })?))
-                    }
-                    _ => None,
+                let examined = sqlx::query(sql::SWEEP_TOKENS)
+                    .bind(after)
+                    .bind(now.millis())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(rows::swept_token)
+                    .collect::<Result<Vec<_>, _>>()?;
+                // Deadness never ends, so a token read dead is still dead here.
+                let dead: Vec<&[u8]> = examined
+                    .iter()
+                    .filter(|(_, dead)| *dead)
+                    .map(|(key, _)| bind_hash(key))
+                    .collect();
+                let deleted = if dead.is_empty() {
+                    0
+                } else {
+                    sqlx::query(sql::DELETE_TOKENS)
+                        .bind(dead)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected()
                 };
-                Ok(TokenSweep {
-                    examined,
-                    deleted: u64::try_from(deleted).unwrap_or(0),
-                    next,
-                })
+                let last = examined.last().map(|(key, _)| *key);
+                Ok(TokenSweep::of_batch(examined.len(), last, deleted, limit))
             })
         })
         .await

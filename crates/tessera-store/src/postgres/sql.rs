@@ -299,17 +299,15 @@ pub(crate) const DELETE_SESSION_TOKENS: &str = "DELETE FROM tokens WHERE hash IN
 pub(crate) const DELETE_SESSION_IF_EMPTY: &str = "DELETE FROM sessions WHERE id = $1 \
      AND NOT EXISTS (SELECT 1 FROM tokens WHERE session_id = $1)";
 
-/// One batch of the token sweep: up to `$3` tokens after key `$1`, in key order; deletes
-/// those dead for good at `$2` (expired, or their session revoked or gone) and answers
-/// how many it looked at, how many it deleted, and the last key it looked at.
-pub(crate) const SWEEP_TOKENS: &str = "WITH examined AS ( \
-     SELECT t.hash, (t.expires_at <= $2 OR s.id IS NULL OR s.revoked_at IS NOT NULL) AS dead \
+/// One batch of the token sweep: up to `$3` tokens after key `$1`, in key order, each
+/// with whether it is dead for good at `$2`: expired, or its session revoked or gone.
+pub(crate) const SWEEP_TOKENS: &str = "SELECT t.hash, \
+     (t.expires_at <= $2 OR s.id IS NULL OR s.revoked_at IS NOT NULL) \
      FROM tokens t LEFT JOIN sessions s ON s.id = t.session_id \
-     WHERE t.hash > $1 ORDER BY t.hash LIMIT $3), \
-     deleted AS (DELETE FROM tokens WHERE hash IN (SELECT hash FROM examined WHERE dead) \
-     RETURNING 1) \
-     SELECT (SELECT count(*) FROM examined), (SELECT count(*) FROM deleted), \
-     (SELECT hash FROM examined ORDER BY hash DESC LIMIT 1)";
+     WHERE t.hash > $1 ORDER BY t.hash LIMIT $3";
+
+/// The tokens of the sweep found dead, by key.
+pub(crate) const DELETE_TOKENS: &str = "DELETE FROM tokens WHERE hash = ANY($1)";
 
 /// One clean-up batch of expired session tokens, through the expiry index.
 pub(crate) const DELETE_EXPIRED_SESSION_TOKENS: &str = "DELETE FROM session_tokens \

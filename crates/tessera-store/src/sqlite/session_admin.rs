@@ -8,7 +8,6 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use rusqlite::Connection;
 use rusqlite::types::Value;
-use sqlx::Row;
 use tessera_core::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp, TokenSweep};
 use tessera_core::store::SessionAdminStore;
 use tessera_core::token::TokenHash;
@@ -16,7 +15,7 @@ use tessera_core::{StoreError, Timestamp};
 
 use super::error::store_error;
 use super::writer::Notify;
-use super::{SqliteStore, params, rows, sql};
+use super::{SqliteStore, bind_hash, params, rows, sql};
 
 #[async_trait]
 impl SessionAdminStore for SqliteStore {
@@ -160,25 +159,21 @@ impl SessionAdminStore for SqliteStore {
         // the sessions they join may be cold pages, and reading them must not hold up the
         // writes queued behind the writer thread. Deadness never ends, so a token read dead
         // here is still dead when the write below deletes it.
-        let after: Vec<u8> = after.map_or_else(Vec::new, |key| key.0.to_vec());
         let examined = sqlx::query(sql::SWEEP_TOKENS)
-            .bind(after)
+            .bind(after.map_or(&[][..], bind_hash))
             .bind(now.millis())
             .bind(i64::from(limit))
             .fetch_all(&self.read)
             .await
-            .map_err(store_error)?;
-        let mut dead = Vec::new();
-        let mut last = None;
-        for row in &examined {
-            let key: Vec<u8> = row.try_get(0).map_err(store_error)?;
-            let key = <[u8; 32]>::try_from(key)
-                .map_err(|_| StoreError::Corrupt("a token key is not 32 bytes".to_owned()))?;
-            if row.try_get::<bool, _>(1).map_err(store_error)? {
-                dead.push(Value::Blob(key.to_vec()));
-            }
-            last = Some(TokenHash(key));
-        }
+            .map_err(store_error)?
+            .iter()
+            .map(rows::swept_token)
+            .collect::<Result<Vec<_>, _>>()?;
+        let dead: Vec<Value> = examined
+            .iter()
+            .filter(|(_, dead)| *dead)
+            .map(|(key, _)| params::hash(key))
+            .collect();
         let deleted = if dead.is_empty() {
             0
         } else {
@@ -194,12 +189,8 @@ impl SessionAdminStore for SqliteStore {
                 })
                 .await?
         };
-        let examined = examined.len() as u64;
-        Ok(TokenSweep {
-            examined,
-            deleted,
-            next: last.filter(|_| examined >= u64::from(limit)),
-        })
+        let last = examined.last().map(|(key, _)| *key);
+        Ok(TokenSweep::of_batch(examined.len(), last, deleted, limit))
     }
 }
 
