@@ -16,14 +16,10 @@ type Ended = (Result<Option<LoggedOut>, StoreError>, bool);
 
 /// Runs `logout` on the writer connection, inside the writer's transaction.
 pub(super) fn log_out(connection: &Connection, logout: &Logout) -> rusqlite::Result<Ended> {
-    let found = {
-        let mut statement = connection.prepare_cached(sql::LOOKUP_TOKEN)?;
-        let mut rows = statement.query([params::hash(&logout.presented)])?;
-        match rows.next()?.map(on_writer::lookup) {
-            None => return Ok((Ok(None), false)),
-            Some(Err(corrupt)) => return Ok((Err(corrupt), false)),
-            Some(Ok(found)) => found,
-        }
+    let found = match on_writer::lookup_token(connection, &logout.presented)? {
+        None => return Ok((Ok(None), false)),
+        Some(Err(corrupt)) => return Ok((Err(corrupt), false)),
+        Some(Ok(found)) => found,
     };
     if !logout.admits(&found) {
         return Ok((Ok(None), false));

@@ -20,14 +20,10 @@ pub(super) fn exchange(
     connection: &Connection,
     exchange: &RefreshExchange,
 ) -> rusqlite::Result<Exchanged> {
-    let found = {
-        let mut statement = connection.prepare_cached(sql::LOOKUP_TOKEN)?;
-        let mut rows = statement.query([params::hash(&exchange.presented)])?;
-        match rows.next()?.map(on_writer::lookup) {
-            None => return Ok((Ok(RefreshOutcome::Refused), false)),
-            Some(Err(corrupt)) => return Ok((Err(corrupt), false)),
-            Some(Ok(found)) => found,
-        }
+    let found = match on_writer::lookup_token(connection, &exchange.presented)? {
+        None => return Ok((Ok(RefreshOutcome::Refused), false)),
+        Some(Err(corrupt)) => return Ok((Err(corrupt), false)),
+        Some(Ok(found)) => found,
     };
     match exchange.decide(&found) {
         RefreshStep::Refuse => Ok((Ok(RefreshOutcome::Refused), false)),

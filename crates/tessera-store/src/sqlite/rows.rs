@@ -115,4 +115,16 @@ pub(super) mod on_writer {
     }
 
     crate::row_decoders::record_decoders!(Row<'_>);
+
+    /// The lookup of `hash` read on the writer connection, inside the transaction of the
+    /// write asking: `None` when there is no such token, `Some(Err)` for a row that cannot
+    /// be decoded.
+    pub(crate) fn lookup_token(
+        connection: &rusqlite::Connection,
+        hash: &TokenHash,
+    ) -> rusqlite::Result<Option<Result<TokenLookup, StoreError>>> {
+        let mut statement = connection.prepare_cached(super::super::sql::LOOKUP_TOKEN)?;
+        let mut rows = statement.query([super::super::params::hash(hash)])?;
+        Ok(rows.next()?.map(lookup))
+    }
 }
