@@ -15,7 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{Connection, Executor};
 use tempfile::TempDir;
 use tessera_core::client::{ClientRecord, ClientSecretHash, GrantSet, PasswordEncoding};
-use tessera_core::id::{new_client_id, new_session_id, new_session_tag};
+use tessera_core::id::{new_client_id, new_session_id, new_session_tag, new_user_id};
 use tessera_core::session::{SessionRecord, TokenRecord};
 use tessera_core::session_admin::SessionAdmin;
 use tessera_core::token::{TokenHash, TokenKeys, TokenKind};
@@ -562,11 +562,11 @@ async fn rows_that_cannot_be_decoded_are_reported_as_corrupt() -> TestResult {
     // Write what the schema's CHECKs forbid, as a damaged or hand-edited file might hold.
     let mut raw = raw_connection(&path).await?;
     raw.execute("PRAGMA ignore_check_constraints = ON").await?;
-    sqlx::query("UPDATE tokens SET kind = 'bearer' WHERE hash = ?1")
+    sqlx::query("UPDATE tokens SET kind = 7 WHERE hash = ?1")
         .bind(&tokens[0].hash.0[..])
         .execute(&mut raw)
         .await?;
-    sqlx::query("UPDATE sessions SET newest_access = x'0102' WHERE id = ?1")
+    sqlx::query("UPDATE sessions SET newest_access = x'0102' WHERE id = unhex(?1)")
         .bind(&session.id)
         .execute(&mut raw)
         .await?;
@@ -724,10 +724,12 @@ fn random_key() -> Result<TokenHash, StoreError> {
     Ok(TokenHash(key))
 }
 
-/// Migration 6 builds the tokens table again, without the reference to `sessions` and
-/// without `tokens_by_session`: a file written before it keeps every token row as it was.
+/// Migrations 6 and 7 build the per-session tables again (6: tokens without the index by
+/// session and the reference to sessions; 7: generated ids as bytes, no client in the
+/// token rows): a file written at version 5 keeps every session and token as they were,
+/// whether its ids were generated or not.
 #[tokio::test]
-async fn rebuilding_the_tokens_table_keeps_every_token() -> TestResult {
+async fn rebuilding_the_session_tables_keeps_every_row() -> TestResult {
     let dir = TempDir::new()?;
     let path = dir.path().join("tessera.db");
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
@@ -748,36 +750,65 @@ async fn rebuilding_the_tokens_table_keeps_every_token() -> TestResult {
     .await?;
     before.run(&mut raw).await?;
 
-    let client = new_client()?;
-    let (session, mut tokens) = session(&client, random_key()?, random_key()?)?;
-    tokens[1].consumed_at = Some(NOW.plus_seconds(5));
-    tokens[0].revoked_at = Some(NOW.plus_seconds(6));
-    raw.execute(
-        sqlx::query(
-            "INSERT INTO clients (id, name, grants, disabled, access_token_ttl, \
-             refresh_token_ttl, default_locale, default_currency, created_at) \
-             VALUES (?1, 'test', 0, 0, 3600, 86400, 'en_US', 'USD', ?2)",
+    let generated = new_client()?;
+    let (generated_session, mut generated_tokens) =
+        session(&generated, random_key()?, random_key()?)?;
+    let generated_session = SessionRecord {
+        user_id: Some(new_user_id()?),
+        ..generated_session
+    };
+    generated_tokens[1].consumed_at = Some(NOW.plus_seconds(5));
+    generated_tokens[0].revoked_at = Some(NOW.plus_seconds(6));
+    // Ids as an operator or an older release may have written them: kept as text.
+    let named = ClientRecord {
+        id: "storefront-eu".to_owned(),
+        ..new_client()?
+    };
+    let (named_session, named_tokens) = session(&named, random_key()?, random_key()?)?;
+    let named_session = SessionRecord {
+        id: "legacy-session-1".to_owned(),
+        user_id: Some("0123456789ABCDEF0123456789ABCDEF".to_owned()),
+        ..named_session
+    };
+    let named_tokens: Vec<TokenRecord> = named_tokens
+        .into_iter()
+        .map(|token| TokenRecord {
+            session_id: named_session.id.clone(),
+            ..token
+        })
+        .collect();
+
+    for client in [&generated, &named] {
+        raw.execute(
+            sqlx::query(
+                "INSERT INTO clients (id, name, grants, disabled, access_token_ttl, \
+                 refresh_token_ttl, default_locale, default_currency, created_at) \
+                 VALUES (?1, 'test', 0, 0, 3600, 86400, 'en_US', 'USD', ?2)",
+            )
+            .bind(&client.id)
+            .bind(NOW.millis()),
         )
-        .bind(&client.id)
-        .bind(NOW.millis()),
-    )
-    .await?;
-    raw.execute(
-        sqlx::query(
-            "INSERT INTO sessions (id, client_id, authenticated, locale, currency, client_ip, \
-             session_tag, created_at, last_accessed, expires_at, newest_access) \
-             VALUES (?1, ?2, 0, 'en_US', 'USD', ?7, ?3, ?4, ?4, ?5, ?6)",
+        .await?;
+    }
+    for session in [&generated_session, &named_session] {
+        raw.execute(
+            sqlx::query(
+                "INSERT INTO sessions (id, client_id, user_id, authenticated, locale, \
+                 currency, client_ip, session_tag, created_at, last_accessed, expires_at, \
+                 newest_access) VALUES (?1, ?2, ?8, 0, 'en_US', 'USD', ?7, ?3, ?4, ?4, ?5, ?6)",
+            )
+            .bind(&session.id)
+            .bind(&session.client_id)
+            .bind(&session.session_tag)
+            .bind(session.created_at.millis())
+            .bind(session.expires_at.millis())
+            .bind(session.newest_access.0.to_vec())
+            .bind(&session.client_ip)
+            .bind(&session.user_id),
         )
-        .bind(&session.id)
-        .bind(&client.id)
-        .bind(&session.session_tag)
-        .bind(session.created_at.millis())
-        .bind(session.expires_at.millis())
-        .bind(session.newest_access.0.to_vec())
-        .bind(&session.client_ip),
-    )
-    .await?;
-    for token in &tokens {
+        .await?;
+    }
+    for token in generated_tokens.iter().chain(&named_tokens) {
         let kind = match token.kind {
             TokenKind::Access => "access",
             TokenKind::Refresh => "refresh",
@@ -801,16 +832,34 @@ async fn rebuilding_the_tokens_table_keeps_every_token() -> TestResult {
     raw.close().await?;
 
     let store = open_at(&path, &StoreOptions::default()).await?;
-    for token in &tokens {
-        let Some(found) = store.lookup_token(&token.hash).await? else {
-            panic!("{:?} lost in the rebuild", token.kind);
-        };
-        assert_eq!(&found.token, token);
-        assert_eq!(found.session.id, session.id);
+    for (session, tokens) in [
+        (&generated_session, &generated_tokens),
+        (&named_session, &named_tokens),
+    ] {
+        for token in tokens {
+            let Some(found) = store.lookup_token(&token.hash).await? else {
+                panic!("{:?} of {} lost in the rebuild", token.kind, session.id);
+            };
+            assert_eq!(&found.token, token);
+            assert_eq!(&found.session, session);
+        }
+        let found = store.session_by_id(&session.id).await?;
+        assert_eq!(found.map(|f| f.session).as_ref(), Some(session));
     }
     store.close().await;
 
     let mut raw = raw_connection(&path).await?;
+    let kept_as: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT typeof(id), typeof(client_id), typeof(user_id) FROM sessions ORDER BY id",
+    )
+    .fetch_all(&mut raw)
+    .await?;
+    let text = || "text".to_owned();
+    let blob = || "blob".to_owned();
+    assert_eq!(
+        kept_as,
+        [(text(), text(), text()), (blob(), blob(), blob())]
+    );
     let indexes: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_index_list('tokens')")
         .fetch_all(&mut raw)
         .await?;
@@ -822,11 +871,14 @@ async fn rebuilding_the_tokens_table_keeps_every_token() -> TestResult {
         !indexes.iter().any(|i| i == "tokens_by_session"),
         "{indexes:?}"
     );
-    let references: Vec<String> =
-        sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_list('tokens')")
-            .fetch_all(&mut raw)
-            .await?;
-    assert_eq!(references, ["clients"]);
+    for table in ["sessions", "tokens", "session_tokens"] {
+        let references: Vec<String> =
+            sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_list(?1)")
+                .bind(table)
+                .fetch_all(&mut raw)
+                .await?;
+        assert!(references.is_empty(), "{table}: {references:?}");
+    }
     raw.close().await?;
     Ok(())
 }

@@ -28,7 +28,7 @@ pub(super) fn log_out(connection: &Connection, logout: &Logout) -> rusqlite::Res
     // definition in SQL; inside this transaction the token read live above matches one.
     let end_session = [
         params::millis(logout.now),
-        params::text(&found.session.id),
+        params::id(&found.session.id),
         params::hash(&logout.presented),
     ];
     let session_ended = params::run(connection, sql::END_SESSION_IF_NEWEST, &end_session)? == 1;

@@ -71,8 +71,8 @@ fn import_statements(batch: &MigrationBatch) -> Vec<(String, Vec<Value>)> {
                 .map(|record| {
                     vec![
                         params::hash(&record.hash),
-                        params::text(&record.client_id),
-                        params::optional_text(record.session_id.as_deref()),
+                        params::id(&record.client_id),
+                        params::optional_id(record.session_id.as_deref()),
                         params::millis(record.created_at),
                         params::millis(record.expires_at),
                     ]

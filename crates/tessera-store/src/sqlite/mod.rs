@@ -442,7 +442,7 @@ impl SessionStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let params = vec![
             params::millis(now),
-            params::text(session_id),
+            params::id(session_id),
             params::hash(access),
         ];
         let changed = self
@@ -460,14 +460,14 @@ impl SessionStore for SqliteStore {
     }
 
     async fn touch_session(&self, session_id: &str, now: Timestamp) -> Result<(), StoreError> {
-        let params = vec![params::millis(now), params::text(session_id)];
+        let params = vec![params::millis(now), params::id(session_id)];
         self.execute(Notify::Nobody, sql::TOUCH_SESSION, params)
             .await?;
         Ok(())
     }
 
     async fn revoke_session(&self, session_id: &str, now: Timestamp) -> Result<bool, StoreError> {
-        let params = vec![params::millis(now), params::text(session_id)];
+        let params = vec![params::millis(now), params::id(session_id)];
         let changed = self
             .execute(Notify::OtherProcesses, sql::REVOKE_SESSION, params)
             .await?;
@@ -484,10 +484,10 @@ impl SessionStore for SqliteStore {
         let consume = vec![
             params::millis(now),
             params::hash(consumed),
-            params::text(&refresh.session_id),
+            params::id(&refresh.session_id),
         ];
         let tokens = vec![params::token(access), params::token(refresh)];
-        let newest = vec![params::hash(&access.hash), params::text(&access.session_id)];
+        let newest = vec![params::hash(&access.hash), params::id(&access.session_id)];
         // An error undoes this write's statements: a failed insert leaves the old refresh
         // token unconsumed.
         self.write

@@ -7,7 +7,7 @@ use tessera_core::Timestamp;
 use tessera_core::client::{ClientRecord, ClientSecretHash};
 use tessera_core::session::{SessionRecord, TokenRecord};
 use tessera_core::shopper::ShopperRecord;
-use tessera_core::token::TokenHash;
+use tessera_core::token::{TokenHash, TokenKind};
 
 /// Runs one statement, prepared once per connection; the rows it changed.
 pub(super) fn run(
@@ -26,6 +26,35 @@ pub(super) fn text(value: &str) -> Value {
 
 pub(super) fn optional_text(value: Option<&str>) -> Value {
     value.map_or(Value::Null, text)
+}
+
+/// An id as `sessions`, `tokens` and `session_tokens` keep it: one Tessera generated (32
+/// lower-case hex characters) as its 16 bytes, any other as the text it is. The same rule
+/// as `sql::stored_id!` and the conversion in `0007_compact_ids.sql`.
+pub(super) fn id(value: &str) -> Value {
+    let mut bytes = [0u8; 16];
+    let generated = value.len() == 32
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && hex::decode_to_slice(value, &mut bytes).is_ok();
+    if generated {
+        Value::Blob(bytes.to_vec())
+    } else {
+        text(value)
+    }
+}
+
+pub(super) fn optional_id(value: Option<&str>) -> Value {
+    value.map_or(Value::Null, id)
+}
+
+/// A token's kind as `tokens.kind` keeps it; `sql::token_columns!` reads it back.
+pub(super) fn kind(kind: TokenKind) -> Value {
+    Value::Integer(match kind {
+        TokenKind::Access => 0,
+        TokenKind::Refresh => 1,
+    })
 }
 
 pub(super) fn hash(hash: &TokenHash) -> Value {
@@ -85,16 +114,16 @@ pub(super) fn shopper(shopper: &ShopperRecord) -> Vec<Value> {
 /// `INSERT_SESSION`, and one row of `IMPORT_SESSIONS_INTO`.
 pub(super) fn session(session: &SessionRecord) -> Vec<Value> {
     vec![
-        text(&session.id),
-        text(&session.client_id),
-        optional_text(session.user_id.as_deref()),
+        id(&session.id),
+        id(&session.client_id),
+        optional_id(session.user_id.as_deref()),
         optional_text(session.external_reference_id.as_deref()),
         integer(session.authenticated),
         text(&session.locale),
         text(&session.currency),
         optional_text(session.cart_id.as_deref()),
         text(&session.client_ip),
-        text(&session.session_tag),
+        id(&session.session_tag),
         millis(session.created_at),
         millis(session.last_accessed),
         millis(session.expires_at),
@@ -103,13 +132,13 @@ pub(super) fn session(session: &SessionRecord) -> Vec<Value> {
     ]
 }
 
-/// `INSERT_TOKEN`, and one row of `IMPORT_TOKENS_INTO`.
+/// `INSERT_TOKEN`, and one row of `IMPORT_TOKENS_INTO`. The client is the session's, so it
+/// is not kept again.
 pub(super) fn token(token: &TokenRecord) -> Vec<Value> {
     vec![
         hash(&token.hash),
-        text(token.kind.as_str()),
-        text(&token.session_id),
-        text(&token.client_id),
+        kind(token.kind),
+        id(&token.session_id),
         millis(token.issued_at),
         millis(token.expires_at),
         optional_millis(token.revoked_at),

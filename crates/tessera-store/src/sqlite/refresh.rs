@@ -32,7 +32,7 @@ pub(super) fn exchange(
             let consume = [
                 params::millis(exchange.now),
                 params::hash(&exchange.presented),
-                params::text(&found.session.id),
+                params::id(&found.session.id),
             ];
             // The read above found the token live in this same transaction, so this
             // matches; were it not to, the token was spent, as when a parallel exchange wins.
@@ -43,7 +43,7 @@ pub(super) fn exchange(
                 connection,
                 &[params::token(&access), params::token(&refresh)],
             )?;
-            let newest = [params::hash(&access.hash), params::text(&access.session_id)];
+            let newest = [params::hash(&access.hash), params::id(&access.session_id)];
             params::run(connection, sql::SET_NEWEST_ACCESS, &newest)?;
             let rotated = RefreshOutcome::Rotated {
                 session: found.session,
@@ -60,7 +60,7 @@ fn end_session(
     exchange: &RefreshExchange,
     session: SessionRecord,
 ) -> rusqlite::Result<Exchanged> {
-    let revoke = [params::millis(exchange.now), params::text(&session.id)];
+    let revoke = [params::millis(exchange.now), params::id(&session.id)];
     let ended = params::run(connection, sql::REVOKE_SESSION, &revoke)? == 1;
     Ok((Ok(RefreshOutcome::ReuseDetected { session, ended }), ended))
 }

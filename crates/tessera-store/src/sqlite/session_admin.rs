@@ -3,8 +3,6 @@
 //! run by the writer thread as one write of its current batch, so the requests
 //! queued behind the single writer wait for one small batch at most.
 
-use std::collections::HashSet;
-
 use async_trait::async_trait;
 use rusqlite::Connection;
 use rusqlite::types::Value;
@@ -71,7 +69,7 @@ impl SessionAdminStore for SqliteStore {
         };
         let mark = vec![
             params::millis(now),
-            params::text(tidy_up.owner.id()),
+            params::id(tidy_up.owner.id()),
             params::millis(tidy_up.before),
             params::integer(limit),
         ];
@@ -121,7 +119,7 @@ impl SessionAdminStore for SqliteStore {
         session_id: &str,
         cart_id: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let params = vec![params::optional_text(cart_id), params::text(session_id)];
+        let params = vec![params::optional_text(cart_id), params::id(session_id)];
         let changed = self
             .execute(Notify::OtherProcesses, sql::SET_SESSION_CART, params)
             .await?;
@@ -202,7 +200,8 @@ fn delete_dead_sessions(
     now: Timestamp,
     limit: u32,
 ) -> rusqlite::Result<DeletedRows> {
-    let ids = |statement: &str, params: &[Value]| -> rusqlite::Result<Vec<String>> {
+    // Ids as stored, given back as they are.
+    let ids = |statement: &str, params: &[Value]| -> rusqlite::Result<Vec<Value>> {
         connection
             .prepare_cached(statement)?
             .query_map(rusqlite::params_from_iter(params), |row| row.get(0))?
@@ -214,18 +213,22 @@ fn delete_dead_sessions(
     )?;
     let room = u64::from(limit).saturating_sub(dead.len() as u64);
     if room > 0 {
-        let revoked = ids(
+        dead.extend(ids(
             sql::REVOKED_SESSIONS,
-            &[Value::Integer(i64::try_from(room).unwrap_or(i64::MAX))],
-        )?;
-        let mut seen: HashSet<String> = dead.iter().cloned().collect();
-        dead.extend(revoked.into_iter().filter(|id| seen.insert(id.clone())));
+            &[
+                params::millis(now),
+                Value::Integer(i64::try_from(room).unwrap_or(i64::MAX)),
+            ],
+        )?);
     }
 
     let mut deleted = DeletedRows::default();
     for session_id in &dead {
-        deleted.sessions +=
-            params::run(connection, sql::DELETE_SESSION, &[params::text(session_id)])? as u64;
+        deleted.sessions += params::run(
+            connection,
+            sql::DELETE_SESSION,
+            std::slice::from_ref(session_id),
+        )? as u64;
     }
     Ok(deleted)
 }

@@ -19,8 +19,8 @@ impl SessionJoinStore for SqliteStore {
     async fn insert_session_token(&self, record: &SessionTokenRecord) -> Result<(), StoreError> {
         let params = vec![
             params::hash(&record.hash),
-            params::text(&record.client_id),
-            params::optional_text(record.session_id.as_deref()),
+            params::id(&record.client_id),
+            params::optional_id(record.session_id.as_deref()),
             params::millis(record.created_at),
             params::millis(record.expires_at),
         ];
@@ -57,9 +57,9 @@ impl SessionJoinStore for SqliteStore {
         tokens: &[TokenRecord],
     ) -> Result<bool, StoreError> {
         let bind = vec![
-            params::text(&session.id),
+            params::id(&session.id),
             params::hash(hash),
-            params::optional_text(previous),
+            params::optional_id(previous),
         ];
         let session = params::session(session);
         let tokens: Vec<_> = tokens.iter().map(params::token).collect();
@@ -81,7 +81,7 @@ impl SessionJoinStore for SqliteStore {
         newest_access: &TokenHash,
         tokens: &[TokenRecord],
     ) -> Result<bool, StoreError> {
-        let live = vec![params::hash(newest_access), params::text(session_id)];
+        let live = vec![params::hash(newest_access), params::id(session_id)];
         let tokens: Vec<_> = tokens.iter().map(params::token).collect();
         self.write
             .write(Notify::Nobody, move |connection| {
@@ -101,8 +101,8 @@ impl SessionJoinStore for SqliteStore {
         session: &SessionRecord,
         tokens: &[TokenRecord],
     ) -> Result<bool, StoreError> {
-        let end = vec![params::millis(now), params::text(previous)];
-        let rebind = vec![params::text(&session.id), params::text(previous)];
+        let end = vec![params::millis(now), params::id(previous)];
+        let rebind = vec![params::id(&session.id), params::id(previous)];
         let session = params::session(session);
         let tokens: Vec<_> = tokens.iter().map(params::token).collect();
         self.write
@@ -139,7 +139,7 @@ impl SessionJoinStore for SqliteStore {
         let params = vec![
             params::optional_text(locale),
             params::optional_text(currency),
-            params::text(session_id),
+            params::id(session_id),
         ];
         let changed = self
             .execute(Notify::OtherProcesses, sql::SET_SESSION_PREFERENCES, params)

@@ -1,5 +1,44 @@
 //! Every SQL statement the SQLite store runs, beside the column lists its row decoders
 //! (`rows.rs`) read in order. Parameters are numbered so each statement reads on its own.
+//!
+//! The tables of per-session rows (`sessions`, `tokens`, `session_tokens`) keep every id
+//! Tessera generates (32 lower-case hex characters) as its 16 bytes, and any other id as
+//! the text it is (`0007_compact_ids.sql`, `params::id`). Their id columns are read back
+//! through `shown_id!`, and a text id is compared with them through `stored_id!`.
+
+/// An id column of `sessions`, `tokens` or `session_tokens`, as the text id it stands for.
+macro_rules! shown_id {
+    ($column:literal) => {
+        concat!(
+            "iif(typeof(",
+            $column,
+            ") = 'blob', lower(hex(",
+            $column,
+            ")), ",
+            $column,
+            ")"
+        )
+    };
+}
+
+/// A text id (a parameter, or a column of a table that keeps ids as text) as `sessions`,
+/// `tokens` and `session_tokens` keep it: the rule of `params::id`, and of the conversion
+/// in `0007_compact_ids.sql`.
+macro_rules! stored_id {
+    ($text:literal) => {
+        concat!(
+            "iif(length(",
+            $text,
+            ") = 32 AND NOT ",
+            $text,
+            " GLOB '*[^0-9a-f]*', unhex(",
+            $text,
+            "), ",
+            $text,
+            ")"
+        )
+    };
+}
 
 /// Client columns, in the order `rows::client` reads them.
 macro_rules! client_columns {
@@ -21,17 +60,48 @@ macro_rules! shopper_columns {
 /// Session columns, in the order `rows::session` reads them.
 macro_rules! session_columns {
     () => {
-        "s.id, s.client_id, s.user_id, s.external_reference_id, s.authenticated, s.locale, \
-         s.currency, s.cart_id, s.client_ip, s.session_tag, s.created_at, s.last_accessed, \
-         s.expires_at, s.newest_access, s.revoked_at"
+        concat!(
+            shown_id!("s.id"),
+            ", ",
+            shown_id!("s.client_id"),
+            ", ",
+            shown_id!("s.user_id"),
+            ", s.external_reference_id, s.authenticated, s.locale, s.currency, s.cart_id, \
+             s.client_ip, ",
+            shown_id!("s.session_tag"),
+            ", s.created_at, s.last_accessed, s.expires_at, s.newest_access, s.revoked_at"
+        )
     };
 }
 
-/// Token columns, in the order `rows::token` reads them.
+/// Token columns, in the order `rows::token` reads them, from `tokens t` joined with its
+/// session `s`: a token's client is its session's (`0007_compact_ids.sql`).
 macro_rules! token_columns {
     () => {
-        "t.hash, t.kind, t.session_id, t.client_id, t.issued_at, t.expires_at, t.revoked_at, \
-         t.consumed_at"
+        concat!(
+            "t.hash, CASE t.kind WHEN 0 THEN 'access' WHEN 1 THEN 'refresh' END, ",
+            shown_id!("t.session_id"),
+            ", ",
+            shown_id!("s.client_id"),
+            ", t.issued_at, t.expires_at, t.revoked_at, t.consumed_at"
+        )
+    };
+}
+
+/// The join from a session `s` to its client `c`.
+macro_rules! join_client {
+    () => {
+        concat!(" JOIN clients c ON c.id = ", shown_id!("s.client_id"))
+    };
+}
+
+/// The join from a session `s` to its shopper's watermark `w`, NULL when never set.
+macro_rules! join_shopper_watermark {
+    () => {
+        concat!(
+            " LEFT JOIN shopper_watermarks w ON w.user_id = ",
+            shown_id!("s.user_id")
+        )
     };
 }
 
@@ -86,8 +156,8 @@ pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions (id, client_id, us
      created_at, last_accessed, expires_at, newest_access, revoked_at) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
-pub(crate) const INSERT_TOKEN: &str = "INSERT INTO tokens (hash, kind, session_id, client_id, \
-     issued_at, expires_at, revoked_at, consumed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+pub(crate) const INSERT_TOKEN: &str = "INSERT INTO tokens (hash, kind, session_id, issued_at, \
+     expires_at, revoked_at, consumed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 /// One read by primary keys all the way: the token's hash, its session's id, the session's
 /// client's id, and (a LEFT JOIN, NULL when never set) the shopper's revocation watermark
@@ -100,9 +170,10 @@ pub(crate) const LOOKUP_TOKEN: &str = concat!(
     ", ",
     client_columns!(),
     ", w.sessions_revoked_before",
-    " FROM tokens t JOIN sessions s ON s.id = t.session_id JOIN clients c ON c.id = s.client_id \
-     LEFT JOIN shopper_watermarks w ON w.user_id = s.user_id \
-     WHERE t.hash = ?1"
+    " FROM tokens t JOIN sessions s ON s.id = t.session_id",
+    join_client!(),
+    join_shopper_watermark!(),
+    " WHERE t.hash = ?1"
 );
 
 /// Logout (API.md §4) as one conditional write: the check that `?3` is still the newest
@@ -125,7 +196,7 @@ pub(crate) const REVOKE_SESSION: &str =
 /// it is still unconsumed and unrevoked and its session is alive. Whether it matched a row
 /// decides the whole rotation, so two racing refreshes of one token cannot both succeed.
 pub(crate) const CONSUME_REFRESH: &str = "UPDATE tokens SET consumed_at = ?1 \
-     WHERE hash = ?2 AND session_id = ?3 AND kind = 'refresh' \
+     WHERE hash = ?2 AND session_id = ?3 AND kind = 1 \
      AND consumed_at IS NULL AND revoked_at IS NULL \
      AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = tokens.session_id AND s.revoked_at IS NULL)";
 
@@ -175,9 +246,14 @@ pub(crate) const INSERT_SESSION_TOKEN: &str = "INSERT INTO session_tokens (hash,
 
 /// A session token with its bound session's newest access token, through which the store
 /// then reads the session as any lookup does.
-pub(crate) const SESSION_TOKEN_BY_HASH: &str = "SELECT st.hash, st.client_id, st.session_id, \
-     st.created_at, st.expires_at, s.newest_access FROM session_tokens st \
-     LEFT JOIN sessions s ON s.id = st.session_id WHERE st.hash = ?1";
+pub(crate) const SESSION_TOKEN_BY_HASH: &str = concat!(
+    "SELECT st.hash, ",
+    shown_id!("st.client_id"),
+    ", ",
+    shown_id!("st.session_id"),
+    ", st.created_at, st.expires_at, s.newest_access FROM session_tokens st \
+     LEFT JOIN sessions s ON s.id = st.session_id WHERE st.hash = ?1"
+);
 
 /// Binds a session token to a new session only if its binding is still what the caller saw
 /// (`?3` NULL: unbound).
@@ -243,8 +319,11 @@ pub(crate) const SESSION_BY_ID: &str = concat!(
     ", ",
     client_columns!(),
     ", w.sessions_revoked_before",
-    " FROM sessions s JOIN clients c ON c.id = s.client_id \
-     LEFT JOIN shopper_watermarks w ON w.user_id = s.user_id WHERE s.id = ?1"
+    " FROM sessions s",
+    join_client!(),
+    join_shopper_watermark!(),
+    " WHERE s.id = ",
+    stored_id!("?1")
 );
 
 /// A shopper's sessions that may be live, through `sessions_by_user`.
@@ -254,9 +333,12 @@ pub(crate) const SHOPPER_SESSIONS: &str = concat!(
     ", ",
     client_columns!(),
     ", w.sessions_revoked_before",
-    " FROM sessions s JOIN clients c ON c.id = s.client_id \
-     LEFT JOIN shopper_watermarks w ON w.user_id = s.user_id \
-     WHERE s.user_id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2 \
+    " FROM sessions s",
+    join_client!(),
+    join_shopper_watermark!(),
+    " WHERE s.user_id = ",
+    stored_id!("?1"),
+    " AND s.revoked_at IS NULL AND s.expires_at > ?2 \
      AND (w.sessions_revoked_before IS NULL OR s.created_at > w.sessions_revoked_before) \
      ORDER BY s.created_at, s.id LIMIT ?3"
 );
@@ -266,15 +348,16 @@ pub(crate) const SET_SESSION_CART: &str =
 
 /// Expired access tokens, through the partial index `access_tokens_by_expiry`.
 pub(crate) const DELETE_EXPIRED_ACCESS_TOKENS: &str = "DELETE FROM tokens WHERE hash IN \
-     (SELECT hash FROM tokens WHERE kind = 'access' AND expires_at <= ?1 LIMIT ?2)";
+     (SELECT hash FROM tokens WHERE kind = 0 AND expires_at <= ?1 LIMIT ?2)";
 
 /// Expired sessions, oldest first, through `sessions_by_expiry`.
 pub(crate) const EXPIRED_SESSIONS: &str =
     "SELECT id FROM sessions WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2";
 
-/// Revoked sessions, through the partial index `sessions_revoked`.
+/// Revoked sessions not yet expired at `?1` (`EXPIRED_SESSIONS` finds the others),
+/// through the partial index `sessions_revoked`.
 pub(crate) const REVOKED_SESSIONS: &str =
-    "SELECT id FROM sessions WHERE revoked_at IS NOT NULL LIMIT ?1";
+    "SELECT id FROM sessions WHERE revoked_at IS NOT NULL AND expires_at > ?1 LIMIT ?2";
 
 /// A dead session; its tokens are left to the sweep (`0006_tokens_without_session_index`).
 pub(crate) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = ?1";
@@ -322,8 +405,9 @@ pub(crate) const EXPORT_PENDING_TIDY_UPS: &str = "SELECT owner_kind, owner_id, \
 pub(crate) const EXPORT_SESSIONS: &str = concat!(
     "SELECT ",
     session_columns!(),
-    " FROM sessions s WHERE s.id > ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2 \
-     ORDER BY s.id LIMIT ?3"
+    " FROM sessions s WHERE s.id > ",
+    stored_id!("?1"),
+    " AND s.revoked_at IS NULL AND s.expires_at > ?2 ORDER BY s.id LIMIT ?3"
 );
 
 pub(crate) const EXPORT_TOKENS: &str = concat!(
@@ -336,9 +420,14 @@ pub(crate) const EXPORT_TOKENS: &str = concat!(
 
 /// The last column stands in for the bound session's newest access hash that
 /// `rows::session_token` also reads.
-pub(crate) const EXPORT_SESSION_TOKENS: &str = "SELECT st.hash, st.client_id, st.session_id, \
-     st.created_at, st.expires_at, NULL FROM session_tokens st WHERE st.hash > ?1 \
-     AND st.expires_at > ?2 ORDER BY st.hash LIMIT ?3";
+pub(crate) const EXPORT_SESSION_TOKENS: &str = concat!(
+    "SELECT st.hash, ",
+    shown_id!("st.client_id"),
+    ", ",
+    shown_id!("st.session_id"),
+    ", st.created_at, st.expires_at, NULL FROM session_tokens st WHERE st.hash > ?1 \
+     AND st.expires_at > ?2 ORDER BY st.hash LIMIT ?3"
+);
 
 pub(crate) const COUNT_CLIENTS: &str = "SELECT count(*) FROM clients";
 
@@ -380,7 +469,7 @@ pub(crate) const IMPORT_SESSIONS_INTO: &str = "INSERT INTO sessions (id, client_
 
 /// The head of a multi-row token import; `bulk_import` adds the rows' `VALUES`.
 pub(crate) const IMPORT_TOKENS_INTO: &str = "INSERT INTO tokens (hash, kind, session_id, \
-     client_id, issued_at, expires_at, revoked_at, consumed_at) ";
+     issued_at, expires_at, revoked_at, consumed_at) ";
 
 /// The tail of a multi-row import: rows already there are left as they are.
 pub(crate) const IMPORT_ON_CONFLICT: &str = " ON CONFLICT DO NOTHING";
@@ -398,8 +487,50 @@ pub(crate) const SHOPPER_WATERMARK_EXISTS: &str =
 pub(crate) const PENDING_TIDY_UP_EXISTS: &str =
     "SELECT count(*) FROM pending_tidy_ups WHERE owner_kind = ?1 AND owner_id = ?2";
 
-pub(crate) const SESSION_EXISTS: &str = "SELECT count(*) FROM sessions WHERE id = ?1";
+pub(crate) const SESSION_EXISTS: &str = concat!(
+    "SELECT count(*) FROM sessions WHERE id = ",
+    stored_id!("?1")
+);
 
 pub(crate) const TOKEN_EXISTS: &str = "SELECT count(*) FROM tokens WHERE hash = ?1";
 
 pub(crate) const SESSION_TOKEN_EXISTS: &str = "SELECT count(*) FROM session_tokens WHERE hash = ?1";
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+    use rusqlite::types::Value;
+
+    use super::super::params;
+
+    /// `params::id` (the writes) and `stored_id!` (the reads' parameters and joins) keep an
+    /// id the same way, and `shown_id!` gives back the id as it was.
+    #[test]
+    fn ids_are_stored_alike_by_writes_and_reads_and_shown_as_they_were() -> rusqlite::Result<()> {
+        let connection = Connection::open_in_memory()?;
+        let generated = tessera_core::id::new_session_id()
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;
+        for id in [
+            generated.as_str(),
+            "0123456789ABCDEF0123456789ABCDEF",
+            "0123456789abcdef0123456789abcde",
+            "0123456789abcdef0123456789abcdeg",
+            "storefront-eu",
+            "0123456789abcdef0123456789abcdé",
+            "",
+        ] {
+            let written = params::id(id);
+            let stored: Value =
+                connection
+                    .query_row(concat!("SELECT ", stored_id!("?1")), [id], |row| row.get(0))?;
+            assert_eq!(stored, written, "{id:?}");
+            let shown: String =
+                connection.query_row(concat!("SELECT ", shown_id!("?1")), [&written], |row| {
+                    row.get(0)
+                })?;
+            assert_eq!(shown, id);
+        }
+        assert!(matches!(params::id(&generated), Value::Blob(bytes) if bytes.len() == 16));
+        Ok(())
+    }
+}
