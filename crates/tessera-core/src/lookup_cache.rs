@@ -41,7 +41,9 @@ use crate::logout::{LoggedOut, Logout};
 use crate::migration::{MigrationBatch, MigrationKey, MigrationKind, MigrationStore};
 use crate::rotation::{RefreshExchange, RefreshOutcome};
 use crate::session::{SessionRecord, TokenLookup, TokenRecord};
-use crate::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp, TokenSweep};
+use crate::session_admin::{
+    DeletedRows, SessionLookup, SessionOwner, SessionSweep, TidyUp, TokenSweep,
+};
 use crate::session_token::{SessionTokenLookup, SessionTokenRecord};
 use crate::shopper::ShopperRecord;
 use crate::store::{
@@ -658,17 +660,18 @@ impl SessionAdminStore for CachingStore {
         )
         .await
     }
-    // Clean-up deletes only rows that are already expired or revoked, which every lookup
-    // of them, cached or not, already says.
-    async fn delete_expired_tokens(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
-        self.inner.delete_expired_tokens(now, limit).await
+    // Clean-up deletes only rows that are already dead (expired, revoked, or covered by a
+    // watermark), which every lookup of them, cached or not, already says.
+    async fn delete_revoked_sessions(&self, limit: u32) -> Result<DeletedRows, StoreError> {
+        self.inner.delete_revoked_sessions(limit).await
     }
-    async fn delete_dead_sessions(
+    async fn sweep_sessions(
         &self,
+        after: Option<&str>,
         now: Timestamp,
         limit: u32,
-    ) -> Result<DeletedRows, StoreError> {
-        self.inner.delete_dead_sessions(now, limit).await
+    ) -> Result<SessionSweep, StoreError> {
+        self.inner.sweep_sessions(after, now, limit).await
     }
     async fn sweep_tokens(
         &self,

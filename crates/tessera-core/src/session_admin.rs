@@ -125,24 +125,33 @@ pub struct DeletedRows {
     pub tokens: u64,
 }
 
-/// What one sweep batch over the tokens did ([`SessionAdminStore::sweep_tokens`]).
-///
-/// [`SessionAdminStore::sweep_tokens`]: crate::store::SessionAdminStore::sweep_tokens
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TokenSweep {
-    /// Tokens looked at.
+/// What one sweep batch did, over the sessions ([`SessionSweep`]) or the tokens
+/// ([`TokenSweep`]), keyed by `K`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sweep<K> {
+    /// Rows looked at.
     pub examined: u64,
-    /// Tokens deleted among them.
-    pub deleted: u64,
-    /// The key to go on after, or `None` once the batch reached the last token.
-    pub next: Option<TokenHash>,
+    /// Rows deleted: of those looked at, and the tokens a store deleted with a session.
+    pub deleted: DeletedRows,
+    /// The key to go on after, or `None` once the batch reached the last row.
+    pub next: Option<K>,
 }
 
-impl TokenSweep {
-    /// A batch that asked for `limit` tokens, looked at `examined` of them, the last being
+/// A batch of [`SessionAdminStore::sweep_sessions`].
+///
+/// [`SessionAdminStore::sweep_sessions`]: crate::store::SessionAdminStore::sweep_sessions
+pub type SessionSweep = Sweep<String>;
+
+/// A batch of [`SessionAdminStore::sweep_tokens`].
+///
+/// [`SessionAdminStore::sweep_tokens`]: crate::store::SessionAdminStore::sweep_tokens
+pub type TokenSweep = Sweep<TokenHash>;
+
+impl<K> Sweep<K> {
+    /// A batch that asked for `limit` rows, looked at `examined` of them, the last being
     /// `last`, and deleted `deleted`: a full batch goes on after its last key, a shorter
     /// one reached the end.
-    pub fn of_batch(examined: usize, last: Option<TokenHash>, deleted: u64, limit: u32) -> Self {
+    pub fn of_batch(examined: usize, last: Option<K>, deleted: DeletedRows, limit: u32) -> Self {
         let examined = examined as u64;
         Self {
             examined,
@@ -155,11 +164,11 @@ impl TokenSweep {
 /// What a clean-up run did, so far or in all.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CleanUpReport {
-    /// Sessions covered by a watermark that the tidy-up marked revoked.
+    /// Sessions covered by a shopper's watermark that the tidy-up marked revoked.
     pub sessions_tidied: u64,
     /// Tokens deleted: expired ones, and those of sessions that ended or are gone.
     pub tokens_deleted: u64,
-    /// Sessions deleted: expired or revoked ones.
+    /// Sessions deleted: expired or revoked ones, and those a watermark covers.
     pub sessions_deleted: u64,
     /// Expired session tokens deleted.
     pub session_tokens_deleted: u64,
@@ -252,10 +261,12 @@ pub struct SessionAdmin {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     background: Option<Arc<BackgroundTidyUp>>,
-    /// Most tokens one clean-up run sweeps; `None`: all of them.
+    /// Most sessions, and most tokens, one clean-up run sweeps; `None`: all of them.
     sweep_budget: Option<u64>,
-    /// Where the next clean-up run's sweep goes on from; `None`: the first token.
-    sweep_from: Mutex<Option<TokenHash>>,
+    /// Where the next clean-up run's sweep of the sessions goes on from; `None`: the first.
+    sessions_from: Mutex<Option<String>>,
+    /// Where the next clean-up run's sweep of the tokens goes on from; `None`: the first.
+    tokens_from: Mutex<Option<TokenHash>>,
 }
 
 impl SessionAdmin {
@@ -268,16 +279,17 @@ impl SessionAdmin {
             clock,
             background: None,
             sweep_budget: None,
-            sweep_from: Mutex::new(None),
+            sessions_from: Mutex::new(None),
+            tokens_from: Mutex::new(None),
         }
     }
 
-    /// Sweeps at most `tokens_per_run` tokens per clean-up run, each run going on from
-    /// where the last stopped (the server's background clean-up, with
-    /// [`SWEPT_PER_BACKGROUND_RUN`]). Without it every run sweeps every token (`tessera
-    /// gc`).
-    pub fn with_bounded_sweep(mut self, tokens_per_run: u64) -> Self {
-        self.sweep_budget = Some(tokens_per_run);
+    /// Sweeps at most `rows_per_run` sessions and as many tokens per clean-up run, each
+    /// run going on from where the last stopped (the server's background clean-up, with
+    /// [`SWEPT_PER_BACKGROUND_RUN`]). Without it every run sweeps every session and token
+    /// (`tessera gc`).
+    pub fn with_bounded_sweep(mut self, rows_per_run: u64) -> Self {
+        self.sweep_budget = Some(rows_per_run);
         self
     }
 
@@ -312,7 +324,10 @@ impl SessionAdmin {
         }
         count_revoked(Revoked::Owner);
         audit::sessions_revoked(&owner, now);
-        self.schedule_tidy_up();
+        // A client's sessions are left to the sweep (`SessionAdminStore::sweep_sessions`).
+        if matches!(owner, SessionOwner::Shopper(_)) {
+            self.schedule_tidy_up();
+        }
         Ok(now)
     }
 
@@ -381,12 +396,12 @@ impl SessionAdmin {
         tidy_up(self.store.as_ref(), self.clock.as_ref()).await
     }
 
-    /// Expiry clean-up: finishes pending tidy-ups, then deletes, in batches of at most 500
-    /// rows each in its own short write transaction, expired and revoked sessions, expired
-    /// access tokens, then, in a sweep over the tokens in key order, every token that is
-    /// expired or whose session ended or is gone. Consumed refresh tokens stay while their
-    /// session lives, so a replay is still detected. `progress` sees the running totals
-    /// after every batch.
+    /// Expiry clean-up: finishes pending tidy-ups, deletes revoked sessions, then sweeps
+    /// the sessions in key order, deleting those that expired or that a watermark covers,
+    /// and the tokens in key order, deleting each that expired or whose session ended or
+    /// is gone; last, expired session tokens. Every batch is at most 500 rows in its own
+    /// short write transaction. Consumed refresh tokens stay while their session lives, so
+    /// a replay is still detected. `progress` sees the running totals after every batch.
     pub async fn clean_up(
         &self,
         mut progress: impl FnMut(&CleanUpReport) + Send,
@@ -397,9 +412,8 @@ impl SessionAdmin {
         };
         progress(&report);
         let now = self.clock.now();
-        // Sessions first: the sweep then finds their tokens with no session.
         loop {
-            let deleted = self.store.delete_dead_sessions(now, CLEAN_UP_BATCH).await?;
+            let deleted = self.store.delete_revoked_sessions(CLEAN_UP_BATCH).await?;
             report.sessions_deleted += deleted.sessions;
             report.tokens_deleted += deleted.tokens;
             progress(&report);
@@ -408,41 +422,25 @@ impl SessionAdmin {
             }
             tokio::task::yield_now().await;
         }
-        loop {
-            let deleted = self
-                .store
-                .delete_expired_tokens(now, CLEAN_UP_BATCH)
-                .await?;
-            report.tokens_deleted += deleted;
+        // Sessions first: the token sweep then finds their tokens with no session.
+        let store = &self.store;
+        let mut count = |deleted: DeletedRows| {
+            report.sessions_deleted += deleted.sessions;
+            report.tokens_deleted += deleted.tokens;
             progress(&report);
-            if deleted < u64::from(CLEAN_UP_BATCH) {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        let mut from = *self
-            .sweep_from
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut swept = 0u64;
-        while self.sweep_budget.is_none_or(|budget| swept < budget) {
-            let left = self.sweep_budget.map_or(u64::MAX, |budget| budget - swept);
-            let limit =
-                u32::try_from(left.min(u64::from(CLEAN_UP_BATCH))).unwrap_or(CLEAN_UP_BATCH);
-            let batch = self.store.sweep_tokens(from.as_ref(), now, limit).await?;
-            swept += batch.examined;
-            report.tokens_deleted += batch.deleted;
-            progress(&report);
-            from = batch.next;
-            if from.is_none() {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        *self
-            .sweep_from
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = from;
+        };
+        self.sweep(
+            &self.sessions_from,
+            |after, limit| async move { store.sweep_sessions(after.as_deref(), now, limit).await },
+            &mut count,
+        )
+        .await?;
+        self.sweep(
+            &self.tokens_from,
+            |after, limit| async move { store.sweep_tokens(after.as_ref(), now, limit).await },
+            &mut count,
+        )
+        .await?;
         loop {
             let deleted = self
                 .store
@@ -456,6 +454,42 @@ impl SessionAdmin {
             tokio::task::yield_now().await;
         }
         Ok(report)
+    }
+
+    /// One sweep of a clean-up run, in batches of `batch(after, limit)`: from where the
+    /// last run's stopped, over at most the sweep budget's rows, recording where the next
+    /// run goes on from. `deleted` sees each batch's count.
+    async fn sweep<K, F, Fut>(
+        &self,
+        cursor: &Mutex<Option<K>>,
+        mut batch: F,
+        deleted: &mut impl FnMut(DeletedRows),
+    ) -> Result<(), StoreError>
+    where
+        K: Clone,
+        F: FnMut(Option<K>, u32) -> Fut,
+        Fut: Future<Output = Result<Sweep<K>, StoreError>>,
+    {
+        let mut from = cursor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut swept = 0u64;
+        while self.sweep_budget.is_none_or(|budget| swept < budget) {
+            let left = self.sweep_budget.map_or(u64::MAX, |budget| budget - swept);
+            let limit =
+                u32::try_from(left.min(u64::from(CLEAN_UP_BATCH))).unwrap_or(CLEAN_UP_BATCH);
+            let done = batch(from, limit).await?;
+            swept += done.examined;
+            deleted(done.deleted);
+            from = done.next;
+            if from.is_none() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        *cursor.lock().unwrap_or_else(PoisonError::into_inner) = from;
+        Ok(())
     }
 
     /// Starts a background tidy-up unless one is running, in which case that one goes

@@ -11,7 +11,9 @@ use crate::logout::{LoggedOut, Logout, log_out_in_steps};
 use crate::migration::MigrationStore;
 use crate::rotation::{RefreshExchange, RefreshOutcome, exchange_in_steps};
 use crate::session::{SessionRecord, TokenLookup, TokenRecord};
-use crate::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp, TokenSweep};
+use crate::session_admin::{
+    DeletedRows, SessionLookup, SessionOwner, SessionSweep, TidyUp, TokenSweep,
+};
 use crate::session_token::{SessionTokenLookup, SessionTokenRecord};
 use crate::shopper::ShopperRecord;
 use crate::token::TokenHash;
@@ -198,9 +200,11 @@ pub trait SessionJoinStore: Send + Sync {
 /// long.
 #[async_trait]
 pub trait SessionAdminStore: Send + Sync {
-    /// Sets the revocation watermark of `owner` to `before` (never moving it back) and
-    /// records a pending tidy-up for it, in one transaction. `false`, with nothing written,
-    /// for a client that does not exist; any user id is accepted.
+    /// Sets the revocation watermark of `owner` to `before` (never moving it back) and, for
+    /// a shopper, records a pending tidy-up for it, in one transaction. A client's covered
+    /// sessions, which may be millions, are left to [`SessionAdminStore::sweep_sessions`].
+    /// `false`, with nothing written, for a client that does not exist; any user id is
+    /// accepted.
     async fn revoke_sessions_before(
         &self,
         owner: &SessionOwner,
@@ -208,10 +212,12 @@ pub trait SessionAdminStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Up to `limit` pending tidy-ups.
     async fn pending_tidy_ups(&self, limit: u32) -> Result<Vec<TidyUp>, StoreError>;
-    /// One tidy-up batch: marks revoked (at `now`) up to `limit` sessions of the owner
+    /// One tidy-up batch: marks revoked (at `now`) up to `limit` sessions of the shopper
     /// created at or before the tidy-up's watermark and not yet revoked. When fewer than
     /// `limit` were left, the pending tidy-up is removed in the same transaction (unless a
-    /// newer watermark replaced it meanwhile). Returns the number of sessions marked.
+    /// newer watermark replaced it meanwhile). Returns the number of sessions marked. A
+    /// client's pending tidy-up (recorded by an earlier release) is removed, marking
+    /// nothing: the sweep deletes the sessions it covers.
     async fn tidy_up_batch(
         &self,
         tidy_up: &TidyUp,
@@ -236,20 +242,23 @@ pub trait SessionAdminStore: Send + Sync {
         session_id: &str,
         cart_id: Option<&str>,
     ) -> Result<bool, StoreError>;
-    /// One clean-up batch of tokens: deletes up to `limit` access tokens that expired at or
-    /// before `now`, through an index by expiry. Refresh tokens, consumed or not, are left
-    /// to the sweep ([`SessionAdminStore::sweep_tokens`]). Returns the number deleted.
-    async fn delete_expired_tokens(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError>;
-    /// One clean-up batch of sessions: deletes sessions that expired at or before `now` or
-    /// were revoked, at most `limit` rows in all. A store may delete a session's tokens
-    /// with it (counted in the same limit; a session with more tokens left than that is
-    /// finished by later batches), or leave them to [`SessionAdminStore::sweep_tokens`]:
-    /// a token whose session is gone is never found.
-    async fn delete_dead_sessions(
+    /// One clean-up batch of sessions: deletes up to `limit` revoked sessions, through an
+    /// index that holds only revoked sessions. A store may delete a session's tokens with
+    /// it (counted in the same limit; a session with more tokens left than that is
+    /// finished by later batches), or leave them to [`SessionAdminStore::sweep_tokens`]: a
+    /// token whose session is gone is never found.
+    async fn delete_revoked_sessions(&self, limit: u32) -> Result<DeletedRows, StoreError>;
+    /// One batch of the sweep over every session in key order: looks at up to `limit`
+    /// sessions after the id `after` (from the first with `None`) and deletes those that
+    /// expired at or before `now`, were revoked, or were created at or before their
+    /// client's or their shopper's watermark. Their tokens are left, or deleted, as by
+    /// [`SessionAdminStore::delete_revoked_sessions`].
+    async fn sweep_sessions(
         &self,
+        after: Option<&str>,
         now: Timestamp,
         limit: u32,
-    ) -> Result<DeletedRows, StoreError>;
+    ) -> Result<SessionSweep, StoreError>;
     /// One batch of the sweep over every token in key order: looks at up to `limit`
     /// tokens after `after` (from the first with `None`) and deletes those that expired at
     /// or before `now`, or whose session was revoked or is gone. Consumed refresh tokens of

@@ -26,12 +26,12 @@ pub use self::migration::{
 };
 pub use self::watermarks_and_clean_up::{
     client_watermarks_are_read_with_lookups_and_only_move_forward,
-    delete_dead_sessions_deletes_expired_and_revoked_sessions,
-    delete_expired_tokens_deletes_only_expired_access_tokens,
+    delete_revoked_sessions_deletes_only_revoked_sessions,
     session_by_id_reads_a_session_with_its_client, set_session_cart_sets_and_clears,
     shopper_sessions_lists_sessions_that_may_be_live,
     shopper_watermarks_are_read_with_lookups_and_only_move_forward,
-    sweep_tokens_deletes_only_dead_tokens, tidy_up_marks_covered_sessions_in_batches,
+    sweep_sessions_deletes_only_dead_sessions, sweep_tokens_deletes_only_dead_tokens,
+    tidy_up_marks_covered_sessions_in_batches,
 };
 
 /// The instant the suite's records are created at: 2026-05-28T20:26:40Z.
@@ -1408,8 +1408,8 @@ pub async fn run_all(store: &dyn Store) -> Result<(), StoreError> {
     migration_exports_what_should_move_in_key_order(store).await?;
     migration_imports_rows_as_they_are_once(store).await?;
     // Clean-up last: it deletes every dead row in the store, other checks' too.
-    delete_expired_tokens_deletes_only_expired_access_tokens(store).await?;
-    delete_dead_sessions_deletes_expired_and_revoked_sessions(store).await?;
+    sweep_sessions_deletes_only_dead_sessions(store).await?;
+    delete_revoked_sessions_deletes_only_revoked_sessions(store).await?;
     sweep_tokens_deletes_only_dead_tokens(store).await?;
     Ok(())
 }

@@ -11,7 +11,9 @@ use tessera_core::logout::{LoggedOut, Logout};
 use tessera_core::migration::{MigrationBatch, MigrationKey, MigrationKind, MigrationStore};
 use tessera_core::rotation::{RefreshExchange, RefreshOutcome};
 use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
-use tessera_core::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp, TokenSweep};
+use tessera_core::session_admin::{
+    DeletedRows, SessionLookup, SessionOwner, SessionSweep, TidyUp, TokenSweep,
+};
 use tessera_core::session_token::{SessionTokenLookup, SessionTokenRecord};
 use tessera_core::shopper::ShopperRecord;
 use tessera_core::store::{
@@ -305,20 +307,21 @@ impl SessionAdminStore for MeteredStore {
             self.inner.set_session_cart(session_id, cart_id)
         )
     }
-    async fn delete_expired_tokens(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+    async fn delete_revoked_sessions(&self, limit: u32) -> Result<DeletedRows, StoreError> {
         timed!(
-            "delete_expired_tokens",
-            self.inner.delete_expired_tokens(now, limit)
+            "delete_revoked_sessions",
+            self.inner.delete_revoked_sessions(limit)
         )
     }
-    async fn delete_dead_sessions(
+    async fn sweep_sessions(
         &self,
+        after: Option<&str>,
         now: Timestamp,
         limit: u32,
-    ) -> Result<DeletedRows, StoreError> {
+    ) -> Result<SessionSweep, StoreError> {
         timed!(
-            "delete_dead_sessions",
-            self.inner.delete_dead_sessions(now, limit)
+            "sweep_sessions",
+            self.inner.sweep_sessions(after, now, limit)
         )
     }
     async fn sweep_tokens(

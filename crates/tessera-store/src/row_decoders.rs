@@ -188,6 +188,12 @@ macro_rules! record_decoders {
             })
         }
 
+        /// Reads a row of `sql::SWEEP_SESSIONS`: a session's id, and whether it is dead.
+        pub(crate) fn swept_session(row: &$row) -> Result<(String, bool), StoreError> {
+            let mut columns = Columns::new(row);
+            Ok((columns.take()?, columns.take()?))
+        }
+
         /// Reads a row of `sql::SWEEP_TOKENS`: a token's key, and whether it is dead.
         pub(crate) fn swept_token(row: &$row) -> Result<(TokenHash, bool), StoreError> {
             let mut columns = Columns::new(row);

@@ -103,7 +103,7 @@ async fn the_seed_flow_works_on_postgres_and_two_servers_share_it() -> anyhow::R
     .await?;
     ensure!(ok, "migrate failed: {stderr}");
     ensure!(
-        stdout.starts_with("migrate: PostgreSQL schema at version 1 "),
+        stdout.starts_with("migrate: PostgreSQL schema at version 2 "),
         "migrate printed {stdout:?}"
     );
 

@@ -9,6 +9,7 @@ use crate::client::ClientRecord;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::id::{new_session_id, new_session_tag, new_user_id};
+use crate::migration::MigrationBatch;
 use crate::session::{SessionRecord, TokenRecord};
 use crate::session_admin::{DeletedRows, SessionOwner, TidyUp};
 use crate::store::Store;
@@ -150,7 +151,8 @@ pub async fn shopper_watermarks_are_read_with_lookups_and_only_move_forward(
 }
 
 /// A client's watermark comes back on its record, with every lookup and with
-/// `session_by_id`, only ever moves forward, and is refused for an unknown client.
+/// `session_by_id`, only ever moves forward, and is refused for an unknown client. It
+/// records no tidy-up: the session sweep deletes the sessions it covers.
 pub async fn client_watermarks_are_read_with_lookups_and_only_move_forward(
     store: &dyn Store,
 ) -> Result<(), StoreError> {
@@ -172,13 +174,7 @@ pub async fn client_watermarks_are_read_with_lookups_and_only_move_forward(
         Some(expected)
     );
     assert_eq!(store.client(&other.id).await?, Some(other));
-    assert_eq!(
-        pending_for(store, &owner).await?,
-        vec![TidyUp {
-            owner,
-            before: at(100)
-        }]
-    );
+    assert!(pending_for(store, &owner).await?.is_empty());
 
     let unknown = SessionOwner::Client(crate::id::new_client_id()?);
     assert!(!store.revoke_sessions_before(&unknown, at(100)).await?);
@@ -186,7 +182,8 @@ pub async fn client_watermarks_are_read_with_lookups_and_only_move_forward(
     Ok(())
 }
 
-/// The tidy-up marks revoked, batch by batch, exactly the sessions a watermark covers, and
+/// The tidy-up marks revoked, batch by batch, exactly the sessions a shopper's watermark
+/// covers, and
 /// finishes its pending record only once none is left, and only if no newer watermark
 /// replaced it.
 pub async fn tidy_up_marks_covered_sessions_in_batches(
@@ -232,30 +229,22 @@ pub async fn tidy_up_marks_covered_sessions_in_batches(
         assert_eq!(found.map(|f| f.session), Some(untouched.clone()));
     }
 
-    // A client's watermark, with a newer one set while the older one was being tidied.
+    // A client's pending tidy-up, as an earlier release recorded them, is finished
+    // without marking anything: the session sweep deletes what it covers.
     let owner = SessionOwner::Client(other_client.id.clone());
     assert!(store.revoke_sessions_before(&owner, at(100)).await?);
-    let older = TidyUp {
+    let recorded = TidyUp {
         owner: owner.clone(),
         before: at(100),
     };
-    assert!(store.revoke_sessions_before(&owner, at(200)).await?);
-    assert_eq!(store.tidy_up_batch(&older, at(600), 10).await?, 1);
-    assert_eq!(
-        pending_for(store, &owner).await?,
-        vec![TidyUp {
-            owner: owner.clone(),
-            before: at(200)
-        }]
-    );
-    let found = store.session_by_id(&elsewhere.id).await?;
-    assert_eq!(found.and_then(|f| f.session.revoked_at), Some(at(600)));
-    let newer = TidyUp {
-        owner: owner.clone(),
-        before: at(200),
-    };
-    assert_eq!(store.tidy_up_batch(&newer, at(601), 10).await?, 0);
+    store
+        .import_rows(&MigrationBatch::PendingTidyUps(vec![recorded.clone()]))
+        .await?;
+    assert_eq!(pending_for(store, &owner).await?, vec![recorded.clone()]);
+    assert_eq!(store.tidy_up_batch(&recorded, at(600), 10).await?, 0);
     assert!(pending_for(store, &owner).await?.is_empty());
+    let found = store.session_by_id(&elsewhere.id).await?;
+    assert_eq!(found.and_then(|f| f.session.revoked_at), None);
     Ok(())
 }
 
@@ -345,101 +334,30 @@ pub async fn set_session_cart_sets_and_clears(store: &dyn Store) -> Result<(), S
     Ok(())
 }
 
-/// Token clean-up deletes expired access tokens in batches of at most `limit` and keeps
-/// refresh tokens, consumed ones included, and access tokens still live.
-pub async fn delete_expired_tokens_deletes_only_expired_access_tokens(
-    store: &dyn Store,
-) -> Result<(), StoreError> {
-    // Long before every other check's rows, so none of theirs has expired by `now`.
-    let created = at(-10 * 86_400);
-    let now = created.plus_seconds(7200);
-    let client = stored_client(store).await?;
-    // A session refreshed once, as a rotation leaves it: the first access token, the
-    // consumed refresh token (kept until the session expires, for reuse detection), and
-    // their successors, the access one expired by `now` too.
-    let (session, mut expired_tokens) =
-        session_at(&client, Some(&new_user_id()?), created, at(86_400))?;
-    expired_tokens[1].consumed_at = Some(created.plus_seconds(10));
-    let (_, successors) = session_at(&client, None, created.plus_seconds(10), at(86_400))?;
-    let successors: Vec<TokenRecord> = successors
-        .into_iter()
-        .map(|t| TokenRecord {
-            session_id: session.id.clone(),
-            ..t
-        })
-        .collect();
-    let (access, refresh) = (successors[0].clone(), successors[1].clone());
-    let all: Vec<TokenRecord> = expired_tokens.iter().chain(&successors).cloned().collect();
-    store.insert_session(&session, &all).await?;
-    let (_, more_tokens) = stored_at(store, &client, None, created, at(86_400)).await?;
-    let (_, live_tokens) =
-        stored_at(store, &client, None, now.plus_seconds(-60), at(86_400)).await?;
-
-    assert_eq!(store.delete_expired_tokens(now, 1).await?, 1);
-    let mut deleted = 1;
-    loop {
-        let batch = store.delete_expired_tokens(now, 1).await?;
-        if batch == 0 {
-            break;
-        }
-        deleted += batch;
-    }
-    assert!(deleted >= 3, "three expired access tokens, got {deleted}");
-    for gone in [&expired_tokens[0], &access, &more_tokens[0]] {
-        assert_eq!(store.lookup_token(&gone.hash).await?, None);
-    }
-    let consumed = looked_up(store, &expired_tokens[1].hash).await?;
-    assert_eq!(consumed.token.consumed_at, Some(created.plus_seconds(10)));
-    for kept in [&refresh, &more_tokens[1], &live_tokens[0], &live_tokens[1]] {
-        assert_eq!(looked_up(store, &kept.hash).await?.token, kept.clone());
-    }
-    Ok(())
-}
-
-/// Session clean-up deletes expired and revoked sessions, at most `limit` rows a batch,
-/// and keeps live sessions, including those a watermark covers but the tidy-up has not
-/// marked yet. The deleted sessions' tokens are never found again, and what the batches
-/// left of them, the sweep deletes.
-pub async fn delete_dead_sessions_deletes_expired_and_revoked_sessions(
+/// Session clean-up deletes revoked sessions, at most `limit` a batch, and only those:
+/// live sessions stay, and so do expired ones and those a watermark covers (left to the
+/// sweep). The deleted sessions' tokens are never found again.
+pub async fn delete_revoked_sessions_deletes_only_revoked_sessions(
     store: &dyn Store,
 ) -> Result<(), StoreError> {
     let created = at(-20 * 86_400);
-    let now = created.plus_seconds(86_400);
     let client = stored_client(store).await?;
-    // Expired before anything else in the store: picked first.
-    let (expired, mut expired_tokens) = session_at(
-        &client,
-        Some(&new_user_id()?),
-        created,
-        created.plus_seconds(60),
-    )?;
-    let (_, extra) = session_at(&client, None, created, created.plus_seconds(60))?;
-    let extra = TokenRecord {
-        session_id: expired.id.clone(),
-        ..extra[0].clone()
-    };
-    expired_tokens.push(extra);
-    store.insert_session(&expired, &expired_tokens).await?;
-    let user = new_user_id()?;
-    let (revoked, revoked_tokens) =
-        stored_at(store, &client, Some(&user), created, at(86_400)).await?;
-    assert!(
-        store
-            .revoke_session(&revoked.id, created.plus_seconds(5))
-            .await?
-    );
+    let mut revoked = Vec::new();
+    for _ in 0..3 {
+        let (session, tokens) = stored_at(store, &client, None, created, at(86_400)).await?;
+        assert!(
+            store
+                .revoke_session(&session.id, created.plus_seconds(5))
+                .await?
+        );
+        revoked.push((session, tokens));
+    }
+    let (expired, _) = stored_at(store, &client, None, created, created.plus_seconds(60)).await?;
     let (live, live_tokens) = stored_at(store, &client, None, created, at(86_400)).await?;
-    let (covered, covered_tokens) =
-        stored_at(store, &client, Some(&user), created, at(86_400)).await?;
-    assert!(
-        store
-            .revoke_sessions_before(&SessionOwner::Shopper(user), created.plus_seconds(1))
-            .await?
-    );
 
     let mut total = DeletedRows::default();
     loop {
-        let batch = store.delete_dead_sessions(now, 2).await?;
+        let batch = store.delete_revoked_sessions(2).await?;
         assert!(batch.sessions + batch.tokens <= 2, "{batch:?}");
         if batch.sessions + batch.tokens == 0 {
             break;
@@ -447,27 +365,115 @@ pub async fn delete_dead_sessions_deletes_expired_and_revoked_sessions(
         total.sessions += batch.sessions;
         total.tokens += batch.tokens;
     }
-    assert!(total.sessions >= 2, "{total:?}");
-    for gone in [&expired.id, &revoked.id] {
-        assert_eq!(store.session_by_id(gone).await?, None);
+    assert!(total.sessions >= 3, "{total:?}");
+    for (session, tokens) in &revoked {
+        assert_eq!(store.session_by_id(&session.id).await?, None);
+        for token in tokens {
+            assert_eq!(store.lookup_token(&token.hash).await?, None);
+        }
     }
-    for gone in expired_tokens.iter().chain(&revoked_tokens) {
-        assert_eq!(store.lookup_token(&gone.hash).await?, None);
-    }
-    // Deleted with their sessions, or by the sweep.
-    let swept = sweep_everything(store, now, 3).await?;
-    let dead_tokens = (expired_tokens.len() + revoked_tokens.len()) as u64;
-    assert!(
-        total.tokens + swept >= dead_tokens,
-        "{total:?}, swept {swept}"
-    );
-
-    // The live sessions' refresh tokens stay (their access tokens expired an hour in).
-    for kept in [&live_tokens[1], &covered_tokens[1]] {
-        assert_eq!(looked_up(store, &kept.hash).await?.token, kept.clone());
-    }
+    assert!(store.session_by_id(&expired.id).await?.is_some());
     assert!(store.session_by_id(&live.id).await?.is_some());
-    assert!(store.session_by_id(&covered.id).await?.is_some());
+    assert_eq!(looked_up(store, &live_tokens[1].hash).await?.session, live);
+    Ok(())
+}
+
+/// Sweeps every session of `store` in batches of `limit`, checking each batch's bounds;
+/// returns how many sessions it deleted.
+async fn sweep_every_session(
+    store: &dyn Store,
+    now: Timestamp,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let mut after: Option<String> = None;
+    let mut deleted = 0;
+    loop {
+        let batch = store.sweep_sessions(after.as_deref(), now, limit).await?;
+        assert!(batch.examined <= u64::from(limit), "{batch:?}");
+        assert!(batch.deleted.sessions <= batch.examined, "{batch:?}");
+        if let Some(next) = &batch.next {
+            assert_eq!(batch.examined, u64::from(limit), "{batch:?}");
+            assert!(
+                after.as_ref().is_none_or(|after| next != after),
+                "the sweep goes forward"
+            );
+        }
+        deleted += batch.deleted.sessions;
+        after = batch.next;
+        if after.is_none() {
+            return Ok(deleted);
+        }
+    }
+}
+
+/// The session sweep deletes, in batches of at most `limit` sessions looked at, every
+/// session that expired, was revoked, or that its client's or its shopper's watermark
+/// covers, and keeps every other one; it ends. Their tokens are never found again, and the
+/// token sweep then deletes what the store left of them.
+pub async fn sweep_sessions_deletes_only_dead_sessions(
+    store: &dyn Store,
+) -> Result<(), StoreError> {
+    let created = at(-40 * 86_400);
+    let now = created.plus_seconds(86_400);
+    let client = stored_client(store).await?;
+    let watermarked_client = stored_client(store).await?;
+    let shopper = new_user_id()?;
+    let (expired, expired_tokens) =
+        stored_at(store, &client, None, created, created.plus_seconds(60)).await?;
+    let (revoked, revoked_tokens) = stored_at(store, &client, None, created, at(86_400)).await?;
+    assert!(
+        store
+            .revoke_session(&revoked.id, created.plus_seconds(5))
+            .await?
+    );
+    let (by_client, by_client_tokens) =
+        stored_at(store, &watermarked_client, None, created, at(86_400)).await?;
+    let (by_shopper, by_shopper_tokens) =
+        stored_at(store, &client, Some(&shopper), created, at(86_400)).await?;
+    let (after_watermarks, after_tokens) = stored_at(
+        store,
+        &watermarked_client,
+        Some(&shopper),
+        created.plus_seconds(20),
+        at(86_400),
+    )
+    .await?;
+    let (live, live_tokens) = stored_at(store, &client, None, created, at(86_400)).await?;
+    for owner in [
+        SessionOwner::Client(watermarked_client.id.clone()),
+        SessionOwner::Shopper(shopper.clone()),
+    ] {
+        assert!(
+            store
+                .revoke_sessions_before(&owner, created.plus_seconds(10))
+                .await?
+        );
+    }
+
+    let deleted = sweep_every_session(store, now, 2).await?;
+    assert!(deleted >= 4, "expired, revoked and two covered: {deleted}");
+    let dead = [
+        (&expired, &expired_tokens),
+        (&revoked, &revoked_tokens),
+        (&by_client, &by_client_tokens),
+        (&by_shopper, &by_shopper_tokens),
+    ];
+    for (session, tokens) in dead {
+        assert_eq!(store.session_by_id(&session.id).await?, None);
+        for token in tokens {
+            assert_eq!(store.lookup_token(&token.hash).await?, None);
+        }
+    }
+    for (session, tokens) in [(&after_watermarks, &after_tokens), (&live, &live_tokens)] {
+        assert!(store.session_by_id(&session.id).await?.is_some());
+        assert_eq!(looked_up(store, &tokens[1].hash).await?.session, *session);
+    }
+    sweep_everything(store, now, 3).await?;
+    for (session, tokens) in [(&after_watermarks, &after_tokens), (&live, &live_tokens)] {
+        assert_eq!(looked_up(store, &tokens[1].hash).await?.session, *session);
+    }
+    // Nothing left to delete: a second sweep deletes nothing of these.
+    assert_eq!(sweep_every_session(store, now, 2).await?, 0);
     Ok(())
 }
 
@@ -483,13 +489,13 @@ async fn sweep_everything(
     loop {
         let batch = store.sweep_tokens(after.as_ref(), now, limit).await?;
         assert!(batch.examined <= u64::from(limit), "{batch:?}");
-        assert!(batch.deleted <= batch.examined, "{batch:?}");
+        assert!(batch.deleted.tokens <= batch.examined, "{batch:?}");
         if batch.next.is_some() {
             assert_eq!(batch.examined, u64::from(limit), "{batch:?}");
             let key = |at: Option<TokenHash>| at.map(|k| k.0);
             assert!(key(batch.next) > key(after), "the sweep goes forward");
         }
-        deleted += batch.deleted;
+        deleted += batch.deleted.tokens;
         after = batch.next;
         if after.is_none() {
             return Ok(deleted);

@@ -17,7 +17,8 @@ use tessera_core::migration::{MigrationBatch, MigrationKey, MigrationKind, Migra
 use tessera_core::rotation::{RefreshExchange, RefreshOutcome};
 use tessera_core::session::{SessionRecord, TokenLookup, TokenRecord};
 use tessera_core::session_admin::{
-    AdminToken, DeletedRows, SessionAdmin, SessionLookup, SessionOwner, TidyUp, TokenSweep,
+    AdminToken, DeletedRows, SessionAdmin, SessionLookup, SessionOwner, SessionSweep, TidyUp,
+    TokenSweep,
 };
 use tessera_core::session_token::{SessionTokenLookup, SessionTokenRecord};
 use tessera_core::shopper::ShopperRecord;
@@ -733,15 +734,16 @@ impl SessionAdminStore for CountingStore {
     ) -> Result<bool, StoreError> {
         self.inner.set_session_cart(session_id, cart_id).await
     }
-    async fn delete_expired_tokens(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
-        self.inner.delete_expired_tokens(now, limit).await
+    async fn delete_revoked_sessions(&self, limit: u32) -> Result<DeletedRows, StoreError> {
+        self.inner.delete_revoked_sessions(limit).await
     }
-    async fn delete_dead_sessions(
+    async fn sweep_sessions(
         &self,
+        after: Option<&str>,
         now: Timestamp,
         limit: u32,
-    ) -> Result<DeletedRows, StoreError> {
-        self.inner.delete_dead_sessions(now, limit).await
+    ) -> Result<SessionSweep, StoreError> {
+        self.inner.sweep_sessions(after, now, limit).await
     }
     async fn sweep_tokens(
         &self,

@@ -2,10 +2,10 @@
 //! (`SessionAdminStore`). Each write is one statement or one short transaction of at most
 //! `limit` rows, so the row locks it takes are held briefly.
 
-use std::collections::HashSet;
-
 use async_trait::async_trait;
-use tessera_core::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp, TokenSweep};
+use tessera_core::session_admin::{
+    DeletedRows, SessionLookup, SessionOwner, SessionSweep, TidyUp, TokenSweep,
+};
 use tessera_core::store::SessionAdminStore;
 use tessera_core::token::TokenHash;
 use tessera_core::{StoreError, Timestamp};
@@ -39,12 +39,15 @@ impl SessionAdminStore for PostgresStore {
                 if set.rows_affected() != 1 {
                     return Ok(false);
                 }
-                sqlx::query(sql::ADD_PENDING_TIDY_UP)
-                    .bind(owner.kind())
-                    .bind(owner.id())
-                    .bind(before.millis())
-                    .execute(&mut *tx)
-                    .await?;
+                // A client's sessions are left to the sweep.
+                if matches!(owner, SessionOwner::Shopper(_)) {
+                    sqlx::query(sql::ADD_PENDING_TIDY_UP)
+                        .bind(owner.kind())
+                        .bind(owner.id())
+                        .bind(before.millis())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 Ok(true)
             })
@@ -71,21 +74,24 @@ impl SessionAdminStore for PostgresStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<u64, StoreError> {
-        let statement = match tidy_up.owner {
-            SessionOwner::Shopper(_) => sql::TIDY_UP_SHOPPER_SESSIONS,
-            SessionOwner::Client(_) => sql::TIDY_UP_CLIENT_SESSIONS,
-        };
+        // A client's, recorded by an earlier release, marks nothing: the sweep deletes the
+        // sessions it covers.
+        let shopper = matches!(tidy_up.owner, SessionOwner::Shopper(_));
         retrying("tidy_up_batch", || {
             Box::pin(async move {
                 let mut tx = self.pool.begin().await?;
-                let marked = sqlx::query(statement)
-                    .bind(now.millis())
-                    .bind(tidy_up.owner.id())
-                    .bind(tidy_up.before.millis())
-                    .bind(i64::from(limit))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let marked = if shopper {
+                    sqlx::query(sql::TIDY_UP_SHOPPER_SESSIONS)
+                        .bind(now.millis())
+                        .bind(tidy_up.owner.id())
+                        .bind(tidy_up.before.millis())
+                        .bind(i64::from(limit))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                } else {
+                    0
+                };
                 if marked < u64::from(limit) {
                     sqlx::query(sql::FINISH_TIDY_UP)
                         .bind(tidy_up.owner.kind())
@@ -164,15 +170,59 @@ impl SessionAdminStore for PostgresStore {
         .await
     }
 
-    async fn delete_expired_tokens(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
-        retrying("delete_expired_tokens", || {
+    async fn delete_revoked_sessions(&self, limit: u32) -> Result<DeletedRows, StoreError> {
+        retrying("delete_revoked_sessions", || {
             Box::pin(async move {
-                let done = sqlx::query(sql::DELETE_EXPIRED_ACCESS_TOKENS)
+                let mut tx = self.pool.begin().await?;
+                let revoked: Vec<String> = sqlx::query_scalar(sql::REVOKED_SESSIONS)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let deleted = delete_with_tokens(&mut tx, &revoked, u64::from(limit)).await?;
+                tx.commit().await?;
+                Ok(deleted)
+            })
+        })
+        .await
+    }
+
+    async fn sweep_sessions(
+        &self,
+        after: Option<&str>,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<SessionSweep, StoreError> {
+        let after = after.unwrap_or_default();
+        retrying("sweep_sessions", || {
+            Box::pin(async move {
+                let examined = sqlx::query(sql::SWEEP_SESSIONS)
+                    .bind(after)
                     .bind(now.millis())
                     .bind(i64::from(limit))
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected())
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(rows::swept_session)
+                    .collect::<Result<Vec<_>, _>>()?;
+                // Deadness never ends, so a session read dead is still dead here. Its
+                // tokens go with it however many there are (a long rotation chain keeps
+                // every consumed refresh token), so the sweep never passes a dead session.
+                let dead: Vec<String> = examined
+                    .iter()
+                    .filter(|(_, dead)| *dead)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                let deleted = if dead.is_empty() {
+                    DeletedRows::default()
+                } else {
+                    let mut tx = self.pool.begin().await?;
+                    let deleted = delete_with_tokens(&mut tx, &dead, u64::MAX).await?;
+                    tx.commit().await?;
+                    deleted
+                };
+                let count = examined.len();
+                let last = examined.into_iter().last().map(|(id, _)| id);
+                Ok(SessionSweep::of_batch(count, last, deleted, limit))
             })
         })
         .await
@@ -203,14 +253,17 @@ impl SessionAdminStore for PostgresStore {
                     .filter(|(_, dead)| *dead)
                     .map(|(key, _)| bind_hash(key))
                     .collect();
-                let deleted = if dead.is_empty() {
-                    0
-                } else {
-                    sqlx::query(sql::DELETE_TOKENS)
-                        .bind(dead)
-                        .execute(&self.pool)
-                        .await?
-                        .rows_affected()
+                let deleted = DeletedRows {
+                    sessions: 0,
+                    tokens: if dead.is_empty() {
+                        0
+                    } else {
+                        sqlx::query(sql::DELETE_TOKENS)
+                            .bind(dead)
+                            .execute(&self.pool)
+                            .await?
+                            .rows_affected()
+                    },
                 };
                 let last = examined.last().map(|(key, _)| *key);
                 Ok(TokenSweep::of_batch(examined.len(), last, deleted, limit))
@@ -218,63 +271,42 @@ impl SessionAdminStore for PostgresStore {
         })
         .await
     }
+}
 
-    async fn delete_dead_sessions(
-        &self,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<DeletedRows, StoreError> {
-        retrying("delete_dead_sessions", || {
-            Box::pin(async move {
-                let mut tx = self.pool.begin().await?;
-                let mut dead: Vec<String> = sqlx::query_scalar(sql::EXPIRED_SESSIONS)
-                    .bind(now.millis())
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let room = u64::from(limit).saturating_sub(dead.len() as u64);
-                if room > 0 {
-                    let revoked: Vec<String> = sqlx::query_scalar(sql::REVOKED_SESSIONS)
-                        .bind(i64::try_from(room).unwrap_or(i64::MAX))
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    let mut seen: HashSet<String> = dead.iter().cloned().collect();
-                    dead.extend(revoked.into_iter().filter(|id| seen.insert(id.clone())));
-                }
-
-                let mut budget = u64::from(limit);
-                let mut deleted = DeletedRows::default();
-                for session_id in &dead {
-                    let tokens = sqlx::query(sql::DELETE_SESSION_TOKENS)
-                        .bind(session_id)
-                        .bind(i64::try_from(budget).unwrap_or(i64::MAX))
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    deleted.tokens += tokens;
-                    budget = budget.saturating_sub(tokens);
-                    if budget == 0 {
-                        // This session keeps its remaining tokens until the next batch.
-                        break;
-                    }
-                    // A session that gained a token meanwhile (a rotation racing its
-                    // expiry) keeps it: the NOT EXISTS sees the committed token, and the
-                    // foreign key refuses the delete if it was committed after.
-                    let sessions = sqlx::query(sql::DELETE_SESSION_IF_EMPTY)
-                        .bind(session_id)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    deleted.sessions += sessions;
-                    budget = budget.saturating_sub(sessions);
-                    if budget == 0 {
-                        break;
-                    }
-                }
-                tx.commit().await?;
-                Ok(deleted)
-            })
-        })
-        .await
+/// Deletes the sessions `ids` with their tokens, at most `budget` rows in all; a session
+/// whose tokens did not all fit stays, with the rest of them, for a later batch.
+async fn delete_with_tokens(
+    tx: &mut sqlx::PgConnection,
+    ids: &[String],
+    budget: u64,
+) -> Result<DeletedRows, sqlx::Error> {
+    let mut budget = budget;
+    let mut deleted = DeletedRows::default();
+    for session_id in ids {
+        let tokens = sqlx::query(sql::DELETE_SESSION_TOKENS)
+            .bind(session_id)
+            .bind(i64::try_from(budget).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        deleted.tokens += tokens;
+        budget = budget.saturating_sub(tokens);
+        if budget == 0 {
+            break;
+        }
+        // A session that gained a token meanwhile (a rotation racing its expiry) keeps
+        // it: the NOT EXISTS sees the committed token, and the foreign key refuses the
+        // delete if it was committed after.
+        let sessions = sqlx::query(sql::DELETE_SESSION_IF_EMPTY)
+            .bind(session_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        deleted.sessions += sessions;
+        budget = budget.saturating_sub(sessions);
+        if budget == 0 {
+            break;
+        }
     }
+    Ok(deleted)
 }

@@ -4,9 +4,10 @@
 //! queued behind the single writer wait for one small batch at most.
 
 use async_trait::async_trait;
-use rusqlite::Connection;
 use rusqlite::types::Value;
-use tessera_core::session_admin::{DeletedRows, SessionLookup, SessionOwner, TidyUp, TokenSweep};
+use tessera_core::session_admin::{
+    DeletedRows, SessionLookup, SessionOwner, SessionSweep, TidyUp, TokenSweep,
+};
 use tessera_core::store::SessionAdminStore;
 use tessera_core::token::TokenHash;
 use tessera_core::{StoreError, Timestamp};
@@ -32,17 +33,22 @@ impl SessionAdminStore for SqliteStore {
                 vec![params::millis(before), params::text(client_id)],
             ),
         };
-        let pending = vec![
-            params::text(owner.kind()),
-            params::text(owner.id()),
-            params::millis(before),
-        ];
+        // A client's sessions are left to the sweep.
+        let pending = matches!(owner, SessionOwner::Shopper(_)).then(|| {
+            vec![
+                params::text(owner.kind()),
+                params::text(owner.id()),
+                params::millis(before),
+            ]
+        });
         self.write
             .write(Notify::OtherProcesses, move |connection| {
                 if params::run(connection, statement, &set)? != 1 {
                     return Ok((false, false));
                 }
-                params::run(connection, sql::ADD_PENDING_TIDY_UP, &pending)?;
+                if let Some(pending) = &pending {
+                    params::run(connection, sql::ADD_PENDING_TIDY_UP, pending)?;
+                }
                 Ok((true, true))
             })
             .await
@@ -63,16 +69,16 @@ impl SessionAdminStore for SqliteStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<u64, StoreError> {
-        let statement = match tidy_up.owner {
-            SessionOwner::Shopper(_) => sql::TIDY_UP_SHOPPER_SESSIONS,
-            SessionOwner::Client(_) => sql::TIDY_UP_CLIENT_SESSIONS,
-        };
-        let mark = vec![
-            params::millis(now),
-            params::id(tidy_up.owner.id()),
-            params::millis(tidy_up.before),
-            params::integer(limit),
-        ];
+        // A client's, recorded by an earlier release, marks nothing: the sweep deletes
+        // the sessions it covers.
+        let mark = matches!(tidy_up.owner, SessionOwner::Shopper(_)).then(|| {
+            vec![
+                params::millis(now),
+                params::id(tidy_up.owner.id()),
+                params::millis(tidy_up.before),
+                params::integer(limit),
+            ]
+        });
         let finish = vec![
             params::text(tidy_up.owner.kind()),
             params::text(tidy_up.owner.id()),
@@ -80,7 +86,12 @@ impl SessionAdminStore for SqliteStore {
         ];
         self.write
             .write(Notify::OtherProcesses, move |connection| {
-                let marked = params::run(connection, statement, &mark)? as u64;
+                let marked = match &mark {
+                    Some(mark) => {
+                        params::run(connection, sql::TIDY_UP_SHOPPER_SESSIONS, mark)? as u64
+                    }
+                    None => 0,
+                };
                 if marked < u64::from(limit) {
                     params::run(connection, sql::FINISH_TIDY_UP, &finish)?;
                 }
@@ -126,25 +137,46 @@ impl SessionAdminStore for SqliteStore {
         Ok(changed == 1)
     }
 
-    async fn delete_expired_tokens(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
-        let params = vec![params::millis(now), params::integer(limit)];
-        let deleted = self
-            .execute(Notify::Nobody, sql::DELETE_EXPIRED_ACCESS_TOKENS, params)
+    async fn delete_revoked_sessions(&self, limit: u32) -> Result<DeletedRows, StoreError> {
+        let params = vec![params::integer(limit)];
+        let sessions = self
+            .execute(Notify::Nobody, sql::DELETE_REVOKED_SESSIONS, params)
             .await?;
-        Ok(deleted as u64)
+        Ok(DeletedRows {
+            sessions: sessions as u64,
+            tokens: 0,
+        })
     }
 
-    async fn delete_dead_sessions(
+    async fn sweep_sessions(
         &self,
+        after: Option<&str>,
         now: Timestamp,
         limit: u32,
-    ) -> Result<DeletedRows, StoreError> {
-        self.write
-            .write(Notify::Nobody, move |connection| {
-                let deleted = delete_dead_sessions(connection, now, limit)?;
-                Ok((deleted, true))
-            })
+    ) -> Result<SessionSweep, StoreError> {
+        // Read through the read pool and deleted in a short write, as the tokens below.
+        let examined = sqlx::query(sql::SWEEP_SESSIONS)
+            .bind(after.unwrap_or_default())
+            .bind(now.millis())
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
             .await
+            .map_err(store_error)?
+            .iter()
+            .map(rows::swept_session)
+            .collect::<Result<Vec<_>, _>>()?;
+        let dead = examined
+            .iter()
+            .filter(|(_, dead)| *dead)
+            .map(|(id, _)| params::id(id))
+            .collect();
+        let deleted = DeletedRows {
+            sessions: self.delete_each(sql::DELETE_SESSION, dead).await?,
+            tokens: 0,
+        };
+        let count = examined.len();
+        let last = examined.into_iter().last().map(|(id, _)| id);
+        Ok(SessionSweep::of_batch(count, last, deleted, limit))
     }
 
     async fn sweep_tokens(
@@ -167,68 +199,40 @@ impl SessionAdminStore for SqliteStore {
             .iter()
             .map(rows::swept_token)
             .collect::<Result<Vec<_>, _>>()?;
-        let dead: Vec<Value> = examined
+        let dead = examined
             .iter()
             .filter(|(_, dead)| *dead)
             .map(|(key, _)| params::hash(key))
             .collect();
-        let deleted = if dead.is_empty() {
-            0
-        } else {
-            // Only dead tokens go, which no lookup finds live: nobody needs telling.
-            self.write
-                .write(Notify::Nobody, move |connection| {
-                    let mut deleted = 0;
-                    for key in &dead {
-                        deleted +=
-                            params::run(connection, sql::DELETE_TOKEN, std::slice::from_ref(key))?;
-                    }
-                    Ok((deleted as u64, deleted > 0))
-                })
-                .await?
+        let deleted = DeletedRows {
+            sessions: 0,
+            tokens: self.delete_each(sql::DELETE_TOKEN, dead).await?,
         };
         let last = examined.last().map(|(key, _)| *key);
         Ok(TokenSweep::of_batch(examined.len(), last, deleted, limit))
     }
 }
 
-/// Read inside the write transaction, so no session can come back to life between being
-/// picked and being deleted. Its tokens stay for the sweep, never found meanwhile: every
-/// lookup joins the session.
-fn delete_dead_sessions(
-    connection: &Connection,
-    now: Timestamp,
-    limit: u32,
-) -> rusqlite::Result<DeletedRows> {
-    // Ids as stored, given back as they are.
-    let ids = |statement: &str, params: &[Value]| -> rusqlite::Result<Vec<Value>> {
-        connection
-            .prepare_cached(statement)?
-            .query_map(rusqlite::params_from_iter(params), |row| row.get(0))?
-            .collect()
-    };
-    let mut dead = ids(
-        sql::EXPIRED_SESSIONS,
-        &[params::millis(now), params::integer(limit)],
-    )?;
-    let room = u64::from(limit).saturating_sub(dead.len() as u64);
-    if room > 0 {
-        dead.extend(ids(
-            sql::REVOKED_SESSIONS,
-            &[
-                params::millis(now),
-                Value::Integer(i64::try_from(room).unwrap_or(i64::MAX)),
-            ],
-        )?);
+impl SqliteStore {
+    /// Runs `statement` once for each key, in one write; the rows it deleted. Only rows
+    /// dead for good are deleted this way, which no lookup finds live: nobody needs
+    /// telling.
+    async fn delete_each(
+        &self,
+        statement: &'static str,
+        keys: Vec<Value>,
+    ) -> Result<u64, StoreError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.write
+            .write(Notify::Nobody, move |connection| {
+                let mut deleted = 0;
+                for key in &keys {
+                    deleted += params::run(connection, statement, std::slice::from_ref(key))?;
+                }
+                Ok((deleted as u64, deleted > 0))
+            })
+            .await
     }
-
-    let mut deleted = DeletedRows::default();
-    for session_id in &dead {
-        deleted.sessions += params::run(
-            connection,
-            sql::DELETE_SESSION,
-            std::slice::from_ref(session_id),
-        )? as u64;
-    }
-    Ok(deleted)
 }

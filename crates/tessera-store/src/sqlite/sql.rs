@@ -303,11 +303,6 @@ pub(crate) const TIDY_UP_SHOPPER_SESSIONS: &str = "UPDATE sessions SET revoked_a
      WHERE id IN (SELECT id FROM sessions WHERE user_id = ?2 AND created_at <= ?3 \
      AND revoked_at IS NULL LIMIT ?4)";
 
-/// One tidy-up batch for a client's watermark, through `sessions_by_client`.
-pub(crate) const TIDY_UP_CLIENT_SESSIONS: &str = "UPDATE sessions SET revoked_at = ?1 \
-     WHERE id IN (SELECT id FROM sessions WHERE client_id = ?2 AND created_at <= ?3 \
-     AND revoked_at IS NULL LIMIT ?4)";
-
 /// A finished tidy-up, unless a newer watermark replaced it meanwhile.
 pub(crate) const FINISH_TIDY_UP: &str = "DELETE FROM pending_tidy_ups \
      WHERE owner_kind = ?1 AND owner_id = ?2 AND sessions_revoked_before = ?3";
@@ -346,20 +341,30 @@ pub(crate) const SHOPPER_SESSIONS: &str = concat!(
 pub(crate) const SET_SESSION_CART: &str =
     "UPDATE sessions SET cart_id = ?1 WHERE id = ?2 AND revoked_at IS NULL";
 
-/// Expired access tokens, through the partial index `access_tokens_by_expiry`.
-pub(crate) const DELETE_EXPIRED_ACCESS_TOKENS: &str = "DELETE FROM tokens WHERE hash IN \
-     (SELECT hash FROM tokens WHERE kind = 0 AND expires_at <= ?1 LIMIT ?2)";
+/// One clean-up batch of revoked sessions, through the partial index `sessions_revoked`;
+/// their tokens are left to the sweep (`0006_tokens_without_session_index`).
+pub(crate) const DELETE_REVOKED_SESSIONS: &str = "DELETE FROM sessions WHERE id IN \
+     (SELECT id FROM sessions WHERE revoked_at IS NOT NULL LIMIT ?1)";
 
-/// Expired sessions, oldest first, through `sessions_by_expiry`.
-pub(crate) const EXPIRED_SESSIONS: &str =
-    "SELECT id FROM sessions WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2";
+/// One batch of the session sweep: up to `?3` sessions after id `?1`, in key order, each
+/// with whether it is dead for good at `?2`: expired, revoked, or created at or before its
+/// client's or its shopper's watermark (watermarks only move forward). A row read dead
+/// here is dead whenever it is deleted.
+pub(crate) const SWEEP_SESSIONS: &str = concat!(
+    "SELECT ",
+    shown_id!("s.id"),
+    ", s.expires_at <= ?2 OR s.revoked_at IS NOT NULL \
+     OR s.created_at <= coalesce(c.sessions_revoked_before, -1) \
+     OR s.created_at <= coalesce(w.sessions_revoked_before, -1) \
+     FROM sessions s LEFT JOIN clients c ON c.id = ",
+    shown_id!("s.client_id"),
+    join_shopper_watermark!(),
+    " WHERE s.id > ",
+    stored_id!("?1"),
+    " ORDER BY s.id LIMIT ?3"
+);
 
-/// Revoked sessions not yet expired at `?1` (`EXPIRED_SESSIONS` finds the others),
-/// through the partial index `sessions_revoked`.
-pub(crate) const REVOKED_SESSIONS: &str =
-    "SELECT id FROM sessions WHERE revoked_at IS NOT NULL AND expires_at > ?1 LIMIT ?2";
-
-/// A dead session; its tokens are left to the sweep (`0006_tokens_without_session_index`).
+/// One session, by id.
 pub(crate) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = ?1";
 
 /// One batch of the token sweep: up to `?3` tokens after key `?1`, in key order, each
