@@ -144,14 +144,15 @@ pub enum Command {
     Session(SessionCommand),
     /// Delete expired and revoked sessions and expired tokens now, in small batches.
     #[command(
-        long_about = "Delete expired and revoked sessions, expired access tokens, and, \
-                      in a sweep over every token, the tokens that expired or whose session \
-                      ended or is gone, from the store named by --database-url, in batches \
+        long_about = "Delete revoked sessions; then, in a sweep over every session, the \
+                      sessions that expired or that a revocation watermark ended; then, in a \
+                      sweep over every token, the tokens that expired or whose session \
+                      ended or is gone: from the store named by --database-url, in batches \
                       of at most 500 rows, each its own short write transaction, so a server \
                       using the same store keeps answering. Consumed refresh tokens stay \
                       while their session lives, so that a replay is still detected. \
                       `tessera serve` does the same every --gc-interval-secs, sweeping at \
-                      most 500,000 tokens a run.\n\n\
+                      most 500,000 sessions and as many tokens a run.\n\n\
                       On a terminal a spinner shows progress on stderr; the result is one \
                       line on stdout: `gc: deleted N tokens, M sessions and K session tokens in X ms`."
     )]
@@ -576,8 +577,9 @@ pub enum SessionCommand {
                       --shopper and --client set a revocation watermark: one write, however \
                       many sessions, and every token of every session created until now \
                       stops working at the next lookup, also on a server using the same \
-                      store. New sessions work as usual. The sessions are then marked revoked \
-                      in small batches, so that clean-up can delete them.",
+                      store. New sessions work as usual. A shopper's sessions are then marked \
+                      revoked in small batches, so that clean-up can delete them; clean-up's \
+                      sweep deletes a client's as it passes them.",
         after_help = "Examples:\n  \
                       tessera session revoke --shopper 51c0a9e3d2b84f7a9c6e1d0b2a3f4e5d\n  \
                       tessera session revoke --client 3f5c0b8e2a9d4c7f8e1b6a2d9c0e4f17 --json\n  \

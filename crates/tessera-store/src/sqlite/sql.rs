@@ -23,17 +23,20 @@ macro_rules! shown_id {
 
 /// A text id (a parameter, or a column of a table that keeps ids as text) as `sessions`,
 /// `tokens` and `session_tokens` keep it: the rule of `params::id`, and of the conversion
-/// in `0007_compact_ids.sql`.
+/// in `0007_compact_ids.sql`. `unhex` is NULL for anything but hex digits, and `lower`
+/// tells lower-case ones.
 macro_rules! stored_id {
     ($text:literal) => {
         concat!(
-            "iif(length(",
+            "coalesce(CASE WHEN length(",
             $text,
-            ") = 32 AND NOT ",
+            ") = 32 AND ",
             $text,
-            " GLOB '*[^0-9a-f]*', unhex(",
+            " = lower(",
             $text,
-            "), ",
+            ") THEN unhex(",
+            $text,
+            ") END, ",
             $text,
             ")"
         )
@@ -520,6 +523,7 @@ mod tests {
             "0123456789ABCDEF0123456789ABCDEF",
             "0123456789abcdef0123456789abcde",
             "0123456789abcdef0123456789abcdeg",
+            "0123456789abcdef0123456789abcde ",
             "storefront-eu",
             "0123456789abcdef0123456789abcdé",
             "",
