@@ -10,6 +10,9 @@ use tessera_core::store::SessionAdminStore;
 use tessera_core::token::TokenHash;
 use tessera_core::{StoreError, Timestamp};
 
+use sqlx::postgres::{PgPool, PgRow, Postgres};
+
+use super::error::Failure;
 use super::{PostgresStore, bind_hash, retrying, rows, sql, storable};
 
 #[async_trait]
@@ -195,23 +198,19 @@ impl SessionAdminStore for PostgresStore {
         let after = after.unwrap_or_default();
         retrying("sweep_sessions", || {
             Box::pin(async move {
-                let examined = sqlx::query(sql::SWEEP_SESSIONS)
-                    .bind(after)
-                    .bind(now.millis())
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?
-                    .iter()
-                    .map(rows::swept_session)
-                    .collect::<Result<Vec<_>, _>>()?;
+                let examined = read_sweep(
+                    &self.pool,
+                    sql::SWEEP_SESSIONS,
+                    after,
+                    now,
+                    limit,
+                    rows::swept_session,
+                )
+                .await?;
                 // Deadness never ends, so a session read dead is still dead here. Its
                 // tokens go with it however many there are (a long rotation chain keeps
                 // every consumed refresh token), so the sweep never passes a dead session.
-                let dead: Vec<String> = examined
-                    .iter()
-                    .filter(|(_, dead)| *dead)
-                    .map(|(id, _)| id.clone())
-                    .collect();
+                let dead = dead(&examined, String::clone);
                 let deleted = if dead.is_empty() {
                     DeletedRows::default()
                 } else {
@@ -238,21 +237,17 @@ impl SessionAdminStore for PostgresStore {
         let after = after.map_or(&[][..], bind_hash);
         retrying("sweep_tokens", || {
             Box::pin(async move {
-                let examined = sqlx::query(sql::SWEEP_TOKENS)
-                    .bind(after)
-                    .bind(now.millis())
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?
-                    .iter()
-                    .map(rows::swept_token)
-                    .collect::<Result<Vec<_>, _>>()?;
+                let examined = read_sweep(
+                    &self.pool,
+                    sql::SWEEP_TOKENS,
+                    after,
+                    now,
+                    limit,
+                    rows::swept_token,
+                )
+                .await?;
                 // Deadness never ends, so a token read dead is still dead here.
-                let dead: Vec<&[u8]> = examined
-                    .iter()
-                    .filter(|(_, dead)| *dead)
-                    .map(|(key, _)| bind_hash(key))
-                    .collect();
+                let dead = dead(&examined, bind_hash);
                 let deleted = DeletedRows {
                     sessions: 0,
                     tokens: if dead.is_empty() {
@@ -271,6 +266,37 @@ impl SessionAdminStore for PostgresStore {
         })
         .await
     }
+}
+
+/// One sweep batch: up to `limit` rows of `statement` after `after`, each key with
+/// whether it is dead at `now`.
+async fn read_sweep<'q, A, K>(
+    pool: &PgPool,
+    statement: &'static str,
+    after: A,
+    now: Timestamp,
+    limit: u32,
+    decode: fn(&PgRow) -> Result<(K, bool), StoreError>,
+) -> Result<Vec<(K, bool)>, Failure>
+where
+    A: 'q + Send + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+{
+    let found = sqlx::query(statement)
+        .bind(after)
+        .bind(now.millis())
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    Ok(found.iter().map(decode).collect::<Result<_, _>>()?)
+}
+
+/// The keys of the rows a sweep batch read dead, as `key` binds them.
+fn dead<'k, K, B>(examined: &'k [(K, bool)], key: impl Fn(&'k K) -> B) -> Vec<B> {
+    examined
+        .iter()
+        .filter(|(_, dead)| *dead)
+        .map(|(found, _)| key(found))
+        .collect()
 }
 
 /// Deletes the sessions `ids` with their tokens, at most `budget` rows in all; a session

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use rusqlite::types::Value;
+use sqlx::sqlite::{Sqlite, SqliteRow};
 use tessera_core::session_admin::{
     DeletedRows, SessionLookup, SessionOwner, SessionSweep, TidyUp, TokenSweep,
 };
@@ -154,24 +155,19 @@ impl SessionAdminStore for SqliteStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<SessionSweep, StoreError> {
-        // Read through the read pool and deleted in a short write, as the tokens below.
-        let examined = sqlx::query(sql::SWEEP_SESSIONS)
-            .bind(after.unwrap_or_default())
-            .bind(now.millis())
-            .bind(i64::from(limit))
-            .fetch_all(&self.read)
-            .await
-            .map_err(store_error)?
-            .iter()
-            .map(rows::swept_session)
-            .collect::<Result<Vec<_>, _>>()?;
-        let dead = examined
-            .iter()
-            .filter(|(_, dead)| *dead)
-            .map(|(id, _)| params::id(id))
-            .collect();
+        let examined = self
+            .read_sweep(
+                sql::SWEEP_SESSIONS,
+                after.unwrap_or_default(),
+                now,
+                limit,
+                rows::swept_session,
+            )
+            .await?;
         let deleted = DeletedRows {
-            sessions: self.delete_each(sql::DELETE_SESSION, dead).await?,
+            sessions: self
+                .delete_each(sql::DELETE_SESSION, dead(&examined, |id| params::id(id)))
+                .await?,
             tokens: 0,
         };
         let count = examined.len();
@@ -185,28 +181,15 @@ impl SessionAdminStore for SqliteStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<TokenSweep, StoreError> {
-        // The tokens are read through the read pool, not inside a write: on a large store
-        // the sessions they join may be cold pages, and reading them must not hold up the
-        // writes queued behind the writer thread. Deadness never ends, so a token read dead
-        // here is still dead when the write below deletes it.
-        let examined = sqlx::query(sql::SWEEP_TOKENS)
-            .bind(after.map_or(&[][..], bind_hash))
-            .bind(now.millis())
-            .bind(i64::from(limit))
-            .fetch_all(&self.read)
-            .await
-            .map_err(store_error)?
-            .iter()
-            .map(rows::swept_token)
-            .collect::<Result<Vec<_>, _>>()?;
-        let dead = examined
-            .iter()
-            .filter(|(_, dead)| *dead)
-            .map(|(key, _)| params::hash(key))
-            .collect();
+        let after = after.map_or(&[][..], bind_hash);
+        let examined = self
+            .read_sweep(sql::SWEEP_TOKENS, after, now, limit, rows::swept_token)
+            .await?;
         let deleted = DeletedRows {
             sessions: 0,
-            tokens: self.delete_each(sql::DELETE_TOKEN, dead).await?,
+            tokens: self
+                .delete_each(sql::DELETE_TOKEN, dead(&examined, params::hash))
+                .await?,
         };
         let last = examined.last().map(|(key, _)| *key);
         Ok(TokenSweep::of_batch(examined.len(), last, deleted, limit))
@@ -214,6 +197,34 @@ impl SessionAdminStore for SqliteStore {
 }
 
 impl SqliteStore {
+    /// One sweep batch: up to `limit` rows of `statement` after `after`, each key with
+    /// whether it is dead at `now`. Read through the read pool, not inside a write: on a
+    /// large store the rows they join may be cold pages, and reading them must not hold up
+    /// the writes queued behind the writer thread. Deadness never ends, so a row read dead
+    /// here is still dead when [`SqliteStore::delete_each`] deletes it.
+    async fn read_sweep<'q, A, K>(
+        &self,
+        statement: &'static str,
+        after: A,
+        now: Timestamp,
+        limit: u32,
+        decode: fn(&SqliteRow) -> Result<(K, bool), StoreError>,
+    ) -> Result<Vec<(K, bool)>, StoreError>
+    where
+        A: 'q + Send + sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>,
+    {
+        sqlx::query(statement)
+            .bind(after)
+            .bind(now.millis())
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
     /// Runs `statement` once for each key, in one write; the rows it deleted. Only rows
     /// dead for good are deleted this way, which no lookup finds live: nobody needs
     /// telling.
@@ -235,4 +246,13 @@ impl SqliteStore {
             })
             .await
     }
+}
+
+/// The keys of the rows a sweep batch read dead, as `key` binds them.
+fn dead<K>(examined: &[(K, bool)], key: impl Fn(&K) -> Value) -> Vec<Value> {
+    examined
+        .iter()
+        .filter(|(_, dead)| *dead)
+        .map(|(found, _)| key(found))
+        .collect()
 }
