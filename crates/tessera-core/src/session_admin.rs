@@ -148,15 +148,16 @@ pub type SessionSweep = Sweep<String>;
 pub type TokenSweep = Sweep<TokenHash>;
 
 impl<K> Sweep<K> {
-    /// A batch that asked for `limit` rows, looked at `examined` of them, the last being
-    /// `last`, and deleted `deleted`: a full batch goes on after its last key, a shorter
-    /// one reached the end.
-    pub fn of_batch(examined: usize, last: Option<K>, deleted: DeletedRows, limit: u32) -> Self {
-        let examined = examined as u64;
+    /// A batch that asked for `limit` rows, read `examined` (each key with whether it is
+    /// dead, in key order) and deleted `deleted`: a full batch goes on after its last key,
+    /// a shorter one reached the end.
+    pub fn of_batch(examined: Vec<(K, bool)>, deleted: DeletedRows, limit: u32) -> Self {
+        let count = examined.len() as u64;
+        let last = examined.into_iter().last().map(|(key, _)| key);
         Self {
-            examined,
+            examined: count,
             deleted,
-            next: last.filter(|_| examined >= u64::from(limit)),
+            next: last.filter(|_| count >= u64::from(limit)),
         }
     }
 }

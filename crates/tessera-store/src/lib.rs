@@ -18,6 +18,7 @@ mod metered;
 pub mod postgres;
 mod row_decoders;
 pub mod sqlite;
+mod sweep;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 

@@ -14,6 +14,7 @@ use sqlx::postgres::{PgPool, PgRow, Postgres};
 
 use super::error::Failure;
 use super::{PostgresStore, bind_hash, retrying, rows, sql, storable};
+use crate::sweep::dead_keys;
 
 #[async_trait]
 impl SessionAdminStore for PostgresStore {
@@ -210,7 +211,7 @@ impl SessionAdminStore for PostgresStore {
                 // Deadness never ends, so a session read dead is still dead here. Its
                 // tokens go with it however many there are (a long rotation chain keeps
                 // every consumed refresh token), so the sweep never passes a dead session.
-                let dead = dead(&examined, String::clone);
+                let dead = dead_keys(&examined, String::clone);
                 let deleted = if dead.is_empty() {
                     DeletedRows::default()
                 } else {
@@ -219,9 +220,7 @@ impl SessionAdminStore for PostgresStore {
                     tx.commit().await?;
                     deleted
                 };
-                let count = examined.len();
-                let last = examined.into_iter().last().map(|(id, _)| id);
-                Ok(SessionSweep::of_batch(count, last, deleted, limit))
+                Ok(SessionSweep::of_batch(examined, deleted, limit))
             })
         })
         .await
@@ -247,7 +246,7 @@ impl SessionAdminStore for PostgresStore {
                 )
                 .await?;
                 // Deadness never ends, so a token read dead is still dead here.
-                let dead = dead(&examined, bind_hash);
+                let dead = dead_keys(&examined, bind_hash);
                 let deleted = DeletedRows {
                     sessions: 0,
                     tokens: if dead.is_empty() {
@@ -260,8 +259,7 @@ impl SessionAdminStore for PostgresStore {
                             .rows_affected()
                     },
                 };
-                let last = examined.last().map(|(key, _)| *key);
-                Ok(TokenSweep::of_batch(examined.len(), last, deleted, limit))
+                Ok(TokenSweep::of_batch(examined, deleted, limit))
             })
         })
         .await
@@ -288,15 +286,6 @@ where
         .fetch_all(pool)
         .await?;
     Ok(found.iter().map(decode).collect::<Result<_, _>>()?)
-}
-
-/// The keys of the rows a sweep batch read dead, as `key` binds them.
-fn dead<'k, K, B>(examined: &'k [(K, bool)], key: impl Fn(&'k K) -> B) -> Vec<B> {
-    examined
-        .iter()
-        .filter(|(_, dead)| *dead)
-        .map(|(found, _)| key(found))
-        .collect()
 }
 
 /// Deletes the sessions `ids` with their tokens, at most `budget` rows in all; a session

@@ -16,6 +16,7 @@ use tessera_core::{StoreError, Timestamp};
 use super::error::store_error;
 use super::writer::Notify;
 use super::{SqliteStore, bind_hash, params, rows, sql};
+use crate::sweep::dead_keys;
 
 #[async_trait]
 impl SessionAdminStore for SqliteStore {
@@ -166,13 +167,14 @@ impl SessionAdminStore for SqliteStore {
             .await?;
         let deleted = DeletedRows {
             sessions: self
-                .delete_each(sql::DELETE_SESSION, dead(&examined, |id| params::id(id)))
+                .delete_each(
+                    sql::DELETE_SESSION,
+                    dead_keys(&examined, |id| params::id(id)),
+                )
                 .await?,
             tokens: 0,
         };
-        let count = examined.len();
-        let last = examined.into_iter().last().map(|(id, _)| id);
-        Ok(SessionSweep::of_batch(count, last, deleted, limit))
+        Ok(SessionSweep::of_batch(examined, deleted, limit))
     }
 
     async fn sweep_tokens(
@@ -188,11 +190,10 @@ impl SessionAdminStore for SqliteStore {
         let deleted = DeletedRows {
             sessions: 0,
             tokens: self
-                .delete_each(sql::DELETE_TOKEN, dead(&examined, params::hash))
+                .delete_each(sql::DELETE_TOKEN, dead_keys(&examined, params::hash))
                 .await?,
         };
-        let last = examined.last().map(|(key, _)| *key);
-        Ok(TokenSweep::of_batch(examined.len(), last, deleted, limit))
+        Ok(TokenSweep::of_batch(examined, deleted, limit))
     }
 }
 
@@ -246,13 +247,4 @@ impl SqliteStore {
             })
             .await
     }
-}
-
-/// The keys of the rows a sweep batch read dead, as `key` binds them.
-fn dead<K>(examined: &[(K, bool)], key: impl Fn(&K) -> Value) -> Vec<Value> {
-    examined
-        .iter()
-        .filter(|(_, dead)| *dead)
-        .map(|(found, _)| key(found))
-        .collect()
 }
