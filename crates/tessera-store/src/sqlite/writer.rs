@@ -232,9 +232,8 @@ impl Writer {
             answer,
         }));
         self.jobs.send(job).map_err(|_| closed())?;
-        let (value, synced) = answered.await.map_err(|_| stopped())??;
+        let value = answered.await.map_err(|_| stopped())??;
         self.shared.checkpoints.written();
-        on_disk(synced).await?;
         Ok(value)
     }
 
@@ -319,19 +318,16 @@ trait QueuedWrite: Send {
     /// Runs the write's statements; whether other processes must hear of it. A later run
     /// (after the batch was rolled back) replaces the value of an earlier one.
     fn run(&mut self, connection: &Connection) -> rusqlite::Result<bool>;
-    /// Answers the write: once its batch committed, with the receiver of the answer of
-    /// the fsync that makes it durable.
-    fn answer(self: Box<Self>, outcome: Result<Synced, StoreError>);
+    /// Answers the write: with its value once the fsync after its commit succeeded, or
+    /// with the error that failed it.
+    fn answer(self: Box<Self>, outcome: Result<(), StoreError>);
 }
-
-/// The answer of the fsync that makes a committed write durable.
-type Synced = oneshot::Receiver<SyncAnswer>;
 
 struct Queued<T, F> {
     work: F,
     value: Option<T>,
     notify: Notify,
-    answer: oneshot::Sender<Result<(T, Synced), StoreError>>,
+    answer: oneshot::Sender<Result<T, StoreError>>,
 }
 
 impl<T, F> QueuedWrite for Queued<T, F>
@@ -346,9 +342,9 @@ where
         Ok(changed && self.notify == Notify::OtherProcesses)
     }
 
-    fn answer(self: Box<Self>, outcome: Result<Synced, StoreError>) {
+    fn answer(self: Box<Self>, outcome: Result<(), StoreError>) {
         let answer = match (outcome, self.value) {
-            (Ok(synced), Some(value)) => Ok((value, synced)),
+            (Ok(()), Some(value)) => Ok(value),
             (Ok(_), None) => Err(StoreError::Unavailable(
                 "a write was answered before it ran".to_owned(),
             )),
@@ -511,25 +507,17 @@ impl WriterThread {
                     Some(changes) if told > 0 => changes.bump(told),
                     _ => Ok(()),
                 };
-                // Registered with the sync thread before any is answered, all in one go, so
-                // that one fsync, started after this commit, covers the whole batch.
+                // Handed to the sync thread all in one go, so that one fsync, started after
+                // this commit, covers the whole batch; the sync thread answers them, so each
+                // caller is woken once, when its write is on disk.
                 let mut waiters = Vec::with_capacity(written.len());
-                let mut answers = Vec::with_capacity(written.len());
                 for (write, told) in written {
-                    let answer = match (&bumped, told) {
-                        (Err(error), true) => Err(error.clone()),
-                        _ => {
-                            let (waiter, synced) = oneshot::channel();
-                            waiters.push(waiter);
-                            Ok(synced)
-                        }
-                    };
-                    answers.push((write, answer));
+                    match (&bumped, told) {
+                        (Err(error), true) => write.answer(Err(error.clone())),
+                        _ => waiters.push(Waiter::Write(write)),
+                    }
                 }
                 self.barrier.register(waiters);
-                for (write, answer) in answers {
-                    write.answer(answer);
-                }
             }
             Batch::Failed {
                 error,
@@ -734,6 +722,37 @@ fn is_busy(error: &rusqlite::Error) -> bool {
 
 type SyncAnswer = Result<(), String>;
 
+/// What waits for the next fsync.
+enum Waiter {
+    /// A committed write, answered with its value once the fsync succeeded.
+    Write(Box<dyn QueuedWrite>),
+    /// A caller of [`Writer::sync`].
+    Sync(oneshot::Sender<SyncAnswer>),
+}
+
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Write(_) => "Waiter::Write",
+            Self::Sync(_) => "Waiter::Sync",
+        })
+    }
+}
+
+impl Waiter {
+    fn answer(self, synced: &SyncAnswer) {
+        match self {
+            Self::Write(write) => {
+                write.answer(synced.clone().map_err(StoreError::Unavailable));
+            }
+            // A waiter that went away no longer needs its answer.
+            Self::Sync(waiter) => {
+                let _ = waiter.send(synced.clone());
+            }
+        }
+    }
+}
+
 /// Group commit: the writer thread registers every write of a batch the moment the batch
 /// committed; the sync thread takes everything registered, fsyncs, and answers it all, so
 /// a write is only ever answered by an fsync that started after its commit.
@@ -752,7 +771,7 @@ struct SyncBarrier {
 
 #[derive(Debug, Default)]
 struct BarrierState {
-    waiting: Vec<oneshot::Sender<SyncAnswer>>,
+    waiting: Vec<Waiter>,
     syncing: bool,
     stopping: bool,
 }
@@ -762,8 +781,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Waits for the answer of the fsync that makes a write durable.
-async fn on_disk(synced: Synced) -> Result<(), StoreError> {
+/// Waits for the answer of an fsync.
+async fn on_disk(synced: oneshot::Receiver<SyncAnswer>) -> Result<(), StoreError> {
     match synced.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(message)) => Err(StoreError::Unavailable(message)),
@@ -787,7 +806,7 @@ impl SyncBarrier {
     }
 
     /// Hands `waiters` to the next fsync.
-    fn register(&self, waiters: Vec<oneshot::Sender<SyncAnswer>>) {
+    fn register(&self, waiters: Vec<Waiter>) {
         if waiters.is_empty() {
             return;
         }
@@ -804,7 +823,7 @@ impl SyncBarrier {
     /// Returns once an fsync that started after this call has finished.
     async fn wait(&self) -> Result<(), StoreError> {
         let (waiter, synced) = oneshot::channel();
-        self.register(vec![waiter]);
+        self.register(vec![Waiter::Sync(waiter)]);
         on_disk(synced).await
     }
 
@@ -851,8 +870,7 @@ impl SyncBarrier {
                 );
             }
             for waiter in batch {
-                // A waiter that went away no longer needs its answer.
-                let _ = waiter.send(synced.clone());
+                waiter.answer(&synced);
             }
         }
     }
