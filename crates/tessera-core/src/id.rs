@@ -1,7 +1,5 @@
 //! Random identifiers: API keys, session ids, user ids, session tags.
 
-use std::fmt::Write as _;
-
 use crate::error::StoreError;
 
 /// Fills `buf` from the operating system's generator.
@@ -18,11 +16,7 @@ pub fn random_hex(bytes: usize) -> Result<String, StoreError> {
 
 /// Lower-case hex of `bytes`.
 pub fn hex_lower(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    hex::encode(bytes)
 }
 
 /// A new API key: 32 lower-case hex characters (128 random bits), which form-encoding and
