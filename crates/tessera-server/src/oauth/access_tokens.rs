@@ -1,8 +1,7 @@
 //! `GET` and `DELETE` on `/oauth20/access-tokens` and its aliases (API.md §3, §4).
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Uri};
+use axum::extract::{Request, State};
 use axum::routing::{MethodRouter, get};
 use serde::Serialize;
 use tessera_core::session::SessionView;
@@ -110,17 +109,16 @@ impl From<SessionView> for SessionDetails {
 )]
 async fn show(
     State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
     PeerAddress(peer): PeerAddress,
+    request: Request,
 ) -> Result<Json<SessionDetails>, ApiError> {
-    let resource = uri.path().to_owned();
-    let request = bearer_request(&headers, query.as_deref())
+    // The whole request, read in place: neither its headers nor its URI are copied.
+    let resource = request.uri().path().to_owned();
+    let bearer = bearer_request(request.headers(), request.uri().query())
         .map_err(|e| ApiError::Bearer(e, resource.clone()))?;
     let view = state
         .service
-        .session(&request.token, request.client.as_ref(), &peer)
+        .session(&bearer.token, bearer.client.as_ref(), &peer)
         .await
         .map_err(|e| ApiError::Bearer(e, resource))?;
     Ok(Json(view.into()))
@@ -146,17 +144,15 @@ async fn show(
 )]
 async fn revoke(
     State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
     PeerAddress(peer): PeerAddress,
+    request: Request,
 ) -> Result<Json<SessionDetails>, ApiError> {
-    let resource = uri.path().to_owned();
-    let request = bearer_request(&headers, query.as_deref())
+    let resource = request.uri().path().to_owned();
+    let bearer = bearer_request(request.headers(), request.uri().query())
         .map_err(|e| ApiError::Bearer(e, resource.clone()))?;
     let view = state
         .service
-        .revoke(&request.token, request.client.as_ref(), &peer)
+        .revoke(&bearer.token, bearer.client.as_ref(), &peer)
         .await
         .map_err(|e| ApiError::Bearer(e, resource))?;
     Ok(Json(view.into()))
