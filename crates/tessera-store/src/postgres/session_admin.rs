@@ -3,14 +3,13 @@
 //! `limit` rows, so the row locks it takes are held briefly.
 
 use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgRow, Postgres};
 use tessera_core::session_admin::{
     DeletedRows, SessionLookup, SessionOwner, SessionSweep, TidyUp, TokenSweep,
 };
 use tessera_core::store::SessionAdminStore;
 use tessera_core::token::TokenHash;
 use tessera_core::{StoreError, Timestamp};
-
-use sqlx::postgres::{PgPool, PgRow, Postgres};
 
 use super::error::Failure;
 use super::{PostgresStore, bind_hash, retrying, rows, sql, storable};
