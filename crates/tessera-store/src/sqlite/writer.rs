@@ -781,17 +781,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Waits for the answer of an fsync.
-async fn on_disk(synced: oneshot::Receiver<SyncAnswer>) -> Result<(), StoreError> {
-    match synced.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(message)) => Err(StoreError::Unavailable(message)),
-        Err(_) => Err(StoreError::Unavailable(
-            "the database file sync stopped".to_owned(),
-        )),
-    }
-}
-
 impl SyncBarrier {
     fn new(database: &Path) -> Self {
         let mut wal = database.as_os_str().to_owned();
@@ -824,7 +813,13 @@ impl SyncBarrier {
     async fn wait(&self) -> Result<(), StoreError> {
         let (waiter, synced) = oneshot::channel();
         self.register(vec![Waiter::Sync(waiter)]);
-        on_disk(synced).await
+        match synced.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(StoreError::Unavailable(message)),
+            Err(_) => Err(StoreError::Unavailable(
+                "the database file sync stopped".to_owned(),
+            )),
+        }
     }
 
     /// Ends the sync thread once it has answered everything registered.
