@@ -21,7 +21,7 @@ use tessera_core::session_admin::{AdminToken, SessionAdmin};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::error::{self, ApiError};
+use crate::error::{self, ApiError, or_405};
 use crate::extract::admin_auth::require_admin_token;
 use crate::telemetry;
 
@@ -45,25 +45,30 @@ pub fn admin_router(admin: Arc<SessionAdmin>, token: AdminToken) -> Router {
     Router::new()
         .route(
             "/admin/v1/shoppers/{user_id}/sessions",
-            get(shopper_sessions),
+            or_405(get(shopper_sessions)),
         )
         .route(
             "/admin/v1/shoppers/{user_id}/sessions/revoke",
-            post(revoke_shopper_sessions),
+            or_405(post(revoke_shopper_sessions)),
         )
         .route(
             "/admin/v1/clients/{client_id}/sessions/revoke",
-            post(revoke_client_sessions),
+            or_405(post(revoke_client_sessions)),
         )
-        .route("/admin/v1/sessions/{session_id}", delete(revoke_session))
-        .route("/admin/v1/sessions/{session_id}/cart", put(set_cart))
+        .route(
+            "/admin/v1/sessions/{session_id}",
+            or_405(delete(revoke_session)),
+        )
+        .route(
+            "/admin/v1/sessions/{session_id}/cart",
+            or_405(put(set_cart)),
+        )
         .fallback(error::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_admin_token,
         ))
         .with_state(state)
-        .layer(middleware::map_response(error::render_method_not_allowed))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use serde::Serialize;
 use tessera_core::limits::Limit;
 use tessera_core::shoppers::ShopperError;
@@ -455,25 +456,25 @@ pub(crate) async fn not_found(uri: Uri) -> Response {
     )
 }
 
-/// Gives axum's bodiless 405 (which already carries `Allow`) the error shape of API.md
-/// §5 and §8, keeping the headers the routes set (`Allow`, `Vary`, CORS, `Cache-Control`).
-pub(crate) async fn render_method_not_allowed(uri: Uri, response: Response) -> Response {
-    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
-        return response;
-    }
-    let mut rendered = dr_body(
+/// `route`, answering any method it does not list with [`method_not_allowed`]. Call it
+/// before adding the route's own layers (CORS, the admin token), so that they wrap the 405
+/// as they wrap the route's methods.
+pub(crate) fn or_405<S>(route: MethodRouter<S>) -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    route.fallback(method_not_allowed)
+}
+
+/// A method the path does not list (API.md §5, §8). axum adds `Allow`, and the route's
+/// layers their headers (`Vary`, CORS, `Cache-Control`).
+async fn method_not_allowed(uri: Uri) -> Response {
+    dr_body(
         StatusCode::METHOD_NOT_ALLOWED,
         uri.path(),
         "method-not-allowed",
         "Method not allowed",
-    );
-    let (parts, _) = response.into_parts();
-    for (name, value) in &parts.headers {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            rendered.headers_mut().append(name, value.clone());
-        }
-    }
-    rendered
+    )
 }
 
 /// Whether `path` is one of the RFC 6749 style form endpoints (token, introspection,

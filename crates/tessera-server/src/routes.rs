@@ -1,20 +1,20 @@
 //! Paths and methods: the only place that says which handler answers what. Any method a
-//! path does not list answers 405 with `Allow` (rendered by `error`).
+//! path does not list answers 405 with `Allow` (see [`error::or_405`]).
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::middleware;
 use axum::routing::get;
 use tessera_core::TokenService;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::AppState;
 use crate::config::ServerConfig;
 use crate::cors;
-use crate::error;
+use crate::error::{self, or_405};
 use crate::health;
 use crate::metadata;
 use crate::metrics;
@@ -77,13 +77,16 @@ pub fn router_with(service: Arc<TokenService>, config: ServerConfig) -> Router {
     let origins = config.cors_origins.as_slice();
     let mut oauth = Router::new();
     for path in TOKEN_PATHS {
-        oauth = oauth.route(path, cors::allow(token::routes(), origins, &[Method::POST]));
+        oauth = oauth.route(
+            path,
+            cors::allow(or_405(token::routes()), origins, &[Method::POST]),
+        );
     }
     for path in ACCESS_TOKEN_PATHS {
         oauth = oauth.route(
             path,
             cors::allow(
-                access_tokens::routes(),
+                or_405(access_tokens::routes()),
                 origins,
                 &[Method::GET, Method::DELETE],
             ),
@@ -91,24 +94,32 @@ pub fn router_with(service: Arc<TokenService>, config: ServerConfig) -> Router {
     }
     oauth = oauth.route(
         "/oauth20/session-token",
-        cors::allow(session_token::routes(), origins, &[Method::GET]),
+        cors::allow(or_405(session_token::routes()), origins, &[Method::GET]),
     );
     oauth = oauth.route(
         "/v1/shoppers",
-        cors::allow(shoppers::collection_routes(), origins, &[Method::POST]),
+        cors::allow(
+            or_405(shoppers::collection_routes()),
+            origins,
+            &[Method::POST],
+        ),
     );
     oauth = oauth.route(
         "/v1/shoppers/me",
-        cors::allow(shoppers::me_routes(), origins, &[Method::GET, Method::POST]),
+        cors::allow(
+            or_405(shoppers::me_routes()),
+            origins,
+            &[Method::GET, Method::POST],
+        ),
     );
     // RFC 7662 and RFC 7009.
     oauth = oauth.route(
         "/oauth20/introspect",
-        cors::allow(introspect::routes(), origins, &[Method::POST]),
+        cors::allow(or_405(introspect::routes()), origins, &[Method::POST]),
     );
     oauth = oauth.route(
         "/oauth20/revoke",
-        cors::allow(revoke::routes(), origins, &[Method::POST]),
+        cors::allow(or_405(revoke::routes()), origins, &[Method::POST]),
     );
     // Every answer on these paths carries a token, a session, or an error about one.
     let oauth = oauth.layer(SetResponseHeaderLayer::if_not_present(
@@ -119,29 +130,36 @@ pub fn router_with(service: Arc<TokenService>, config: ServerConfig) -> Router {
     // RFC 8414 metadata, only when the public address is known.
     let mut public = Router::new();
     if let Some(issuer) = &config.issuer {
-        public = public.route(metadata::PATH, metadata::routes(issuer));
+        public = public.route(metadata::PATH, or_405(metadata::routes(issuer)));
     }
     if let Some(recorder) = &config.metrics {
-        public = public.route(metrics::PATH, recorder.routes());
+        public = public.route(metrics::PATH, or_405(recorder.routes()));
     }
 
     Router::new()
         .merge(oauth)
         .merge(public)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route(openapi::DOCUMENT_PATH, openapi::document_routes())
-        .route(openapi::DOCS_PATH, openapi::docs_routes())
-        .route(openapi::DOCS_SLASH_PATH, openapi::docs_routes())
-        .route(openapi::DOCS_ASSETS_PATH, openapi::docs_asset_routes())
+        .route("/healthz", or_405(get(health::healthz)))
+        .route("/readyz", or_405(get(health::readyz)))
+        .route(openapi::DOCUMENT_PATH, or_405(openapi::document_routes()))
+        .route(openapi::DOCS_PATH, or_405(openapi::docs_routes()))
+        .route(openapi::DOCS_SLASH_PATH, or_405(openapi::docs_routes()))
+        .route(
+            openapi::DOCS_ASSETS_PATH,
+            or_405(openapi::docs_asset_routes()),
+        )
         .fallback(error::not_found)
         .with_state(state)
-        .layer(middleware::map_response(error::render_method_not_allowed))
-        .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("x-content-type-options"),
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(telemetry::request_metrics(config.metrics.is_some()))
-        .layer(telemetry::layer())
+        // One `layer` call for the whole stack: each call wraps every route in another
+        // boxed service, which every request clones.
+        .layer(
+            ServiceBuilder::new()
+                .layer(telemetry::layer())
+                .layer(telemetry::request_metrics(config.metrics.is_some()))
+                .layer(SetResponseHeaderLayer::overriding(
+                    HeaderName::from_static("x-content-type-options"),
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(CatchPanicLayer::custom(error::panic_response)),
+        )
 }

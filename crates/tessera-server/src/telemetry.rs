@@ -17,26 +17,25 @@ use metrics::{Counter, Histogram};
 use tower::{Layer, Service};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::{
-    DefaultOnBodyChunk, DefaultOnEos, DefaultOnFailure, DefaultOnRequest, TraceLayer,
+    DefaultOnBodyChunk, DefaultOnEos, DefaultOnFailure, DefaultOnRequest, OnResponse, TraceLayer,
 };
 use tracing::Span;
 
 type MakeSpan = fn(&Request<Body>) -> Span;
-type OnResponse = fn(&Response<Body>, Duration, &Span);
 
 /// The request-logging layer.
 pub(crate) fn layer() -> TraceLayer<
     SharedClassifier<ServerErrorsAsFailures>,
     MakeSpan,
     DefaultOnRequest,
-    OnResponse,
+    LogResponse,
     DefaultOnBodyChunk,
     DefaultOnEos,
     DefaultOnFailure,
 > {
     TraceLayer::new_for_http()
         .make_span_with(request_span as MakeSpan)
-        .on_response(log_response as OnResponse)
+        .on_response(LogResponse)
 }
 
 fn request_span(request: &Request<Body>) -> Span {
@@ -47,12 +46,18 @@ fn request_span(request: &Request<Body>) -> Span {
     tracing::info_span!("request", method = %request.method(), route = %route)
 }
 
-fn log_response(response: &Response<Body>, latency: Duration, _span: &Span) {
-    tracing::info!(
-        status = response.status().as_u16(),
-        latency_ms = latency.as_secs_f64() * 1000.0,
-        "request finished"
-    );
+/// Logs the request's end, whatever the body type the layers below it give.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LogResponse;
+
+impl<B> OnResponse<B> for LogResponse {
+    fn on_response(self, response: &Response<B>, latency: Duration, _span: &Span) {
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = latency.as_secs_f64() * 1000.0,
+            "request finished"
+        );
+    }
 }
 
 /// The route label of a request no route matched (a 404).

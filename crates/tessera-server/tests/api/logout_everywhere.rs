@@ -325,6 +325,8 @@ async fn the_admin_api_refuses_every_request_without_the_admin_token() {
     let wrong_method = admin(&app, Method::GET, &path).await;
     assert_eq!(wrong_method.status, 405);
     assert_eq!(wrong_method.header("allow"), Some("POST"));
+    assert_eq!(wrong_method.dr_code(), Some("method-not-allowed"));
+    assert_eq!(wrong_method.header("cache-control"), Some("no-store"));
 
     // The public listener serves no admin path, with or without the token.
     let public = app

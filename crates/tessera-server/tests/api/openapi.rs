@@ -112,6 +112,55 @@ async fn every_documented_operation_is_served() -> TestResult {
 }
 
 #[tokio::test]
+async fn every_method_a_path_does_not_document_is_405_with_allow_in_the_error_shape() -> TestResult
+{
+    let app = spawn().await?;
+    let document = document(&app).await?;
+    let paths = document["paths"].as_object().ok_or("no paths")?;
+    let mut refused = 0;
+    for (path, item) in paths {
+        let concrete = path.replace("{file}", "swagger-ui.css");
+        let documented: Vec<String> = METHODS
+            .iter()
+            .filter(|method| item.get(**method).is_some())
+            .map(|method| method.to_ascii_uppercase())
+            .collect();
+        for method in METHODS {
+            if item.get(method).is_some() {
+                continue;
+            }
+            refused += 1;
+            let answer = app
+                .request(app.http.request(
+                    Method::from_bytes(method.to_ascii_uppercase().as_bytes())?,
+                    app.url(&concrete),
+                ))
+                .await;
+            assert_eq!(answer.status, 405, "{method} {path}: {}", answer.text);
+            assert_eq!(
+                answer.dr_code(),
+                Some("method-not-allowed"),
+                "{method} {path}"
+            );
+            assert_eq!(
+                answer.body["errors"]["error"][0]["relation"], concrete,
+                "{method} {path}"
+            );
+            let allow = answer.header("allow").unwrap_or_default();
+            for listed in &documented {
+                assert!(
+                    allow.split(',').any(|name| name.trim() == listed),
+                    "{method} {path}: Allow is {allow:?}"
+                );
+            }
+        }
+    }
+    // Every path with every method but its 25 documented operations.
+    assert_eq!(refused, PUBLIC_PATHS.len() * METHODS.len() - 25);
+    Ok(())
+}
+
+#[tokio::test]
 async fn every_operation_documents_its_security_and_error_bodies() -> TestResult {
     let app = spawn().await?;
     let document = document(&app).await?;
