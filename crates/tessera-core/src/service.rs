@@ -413,42 +413,43 @@ impl TokenService {
     }
 
     /// When client credentials come beside a `?token=` (API.md §8) they must be valid
-    /// before the token is looked at.
+    /// before the token is looked at; `caller` is them and the address they came from.
     async fn check_caller(
         &self,
-        client: Option<&ClientCredentials>,
-        address: &str,
+        caller: Option<(&ClientCredentials, &str)>,
     ) -> Result<(), BearerError> {
-        match client {
+        match caller {
             None => Ok(()),
-            Some(credentials) => match self.authenticate_client(credentials, address).await {
-                Ok(_) => Ok(()),
-                Err(TokenError::Store(error)) => Err(BearerError::Store(error)),
-                Err(TokenError::TooManyAttempts {
-                    limit,
-                    retry_after_seconds,
-                }) => Err(BearerError::TooManyAttempts {
-                    limit,
-                    retry_after_seconds,
-                }),
-                Err(_) => Err(BearerError::InvalidClient),
-            },
+            Some((credentials, address)) => {
+                match self.authenticate_client(credentials, address).await {
+                    Ok(_) => Ok(()),
+                    Err(TokenError::Store(error)) => Err(BearerError::Store(error)),
+                    Err(TokenError::TooManyAttempts {
+                        limit,
+                        retry_after_seconds,
+                    }) => Err(BearerError::TooManyAttempts {
+                        limit,
+                        retry_after_seconds,
+                    }),
+                    Err(_) => Err(BearerError::InvalidClient),
+                }
+            }
         }
     }
 
-    /// Session details of a live access token (API.md §3).
+    /// Session details of a live access token (API.md §3). `caller`: the client
+    /// credentials that came beside a `?token=`, and the address they came from.
     pub async fn session(
         &self,
         bearer: &Secret,
-        client: Option<&ClientCredentials>,
-        address: &str,
-    ) -> Result<SessionView, BearerError> {
-        self.check_caller(client, address).await?;
+        caller: Option<(&ClientCredentials, &str)>,
+    ) -> Result<SessionView<'_>, BearerError> {
+        self.check_caller(caller).await?;
         let (found, now) = self.live_access_token(bearer.expose()).await?;
         if is_due(found.session.last_accessed, now) {
             self.touch(&found.session.id, now);
         }
-        Ok(self.view(&found, bearer.clone(), now))
+        Ok(self.view(found, bearer.clone(), now))
     }
 
     /// Records a lookup time off the request path, unless this node already did within
@@ -482,14 +483,13 @@ impl TokenService {
     /// Revokes a live access token (API.md §4): if it is its session's newest access token
     /// the whole session ends (logout); otherwise only this token dies (rotation). Both
     /// writes are conditional, so a refresh racing the logout cannot be lost. Returns the
-    /// session details as they were before.
+    /// session details as they were before. `caller` as for [`Self::session`].
     pub async fn revoke(
         &self,
         bearer: &Secret,
-        client: Option<&ClientCredentials>,
-        address: &str,
-    ) -> Result<SessionView, BearerError> {
-        self.check_caller(client, address).await?;
+        caller: Option<(&ClientCredentials, &str)>,
+    ) -> Result<SessionView<'_>, BearerError> {
+        self.check_caller(caller).await?;
         let presented = self.access_token_hash(bearer.expose())?;
         let now = self.clock.now();
         // Unknown, dead, or ended by a concurrent logout first: from here on not live.
@@ -497,7 +497,7 @@ impl TokenService {
             .log_out(presented, now)
             .await?
             .ok_or(BearerError::InvalidToken)?;
-        Ok(self.view(&logged_out.found, bearer.clone(), now))
+        Ok(self.view(Arc::new(logged_out.found), bearer.clone(), now))
     }
 
     /// The logout rule of API.md §4 for an access token, shared by `DELETE
@@ -526,28 +526,11 @@ impl TokenService {
         Ok(logged_out)
     }
 
-    fn view(&self, found: &TokenLookup, bearer: Secret, now: Timestamp) -> SessionView {
-        let TokenLookup {
-            token,
-            session,
-            client,
-            ..
-        } = found;
+    fn view(&self, found: Arc<TokenLookup>, bearer: Secret, now: Timestamp) -> SessionView<'_> {
         SessionView {
-            session_id: session.id.clone(),
-            user_id: session.user_id.clone(),
-            external_reference_id: session.external_reference_id.clone(),
-            authenticated: session.authenticated,
-            locale: session.locale.clone(),
-            currency: session.currency.clone(),
-            cart_id: session.cart_id.clone(),
-            client_ip: session.client_ip.clone(),
-            domain: self.config.node_name.clone(),
-            expires_in: now.seconds_until(token.expires_at),
-            theme_id: client.theme_id.clone(),
-            session_tag: session.session_tag.clone(),
-            created_on: session.created_at,
-            last_accessed: session.last_accessed,
+            expires_in: now.seconds_until(found.token.expires_at),
+            found,
+            domain: &self.config.node_name,
             access_token: bearer,
         }
     }

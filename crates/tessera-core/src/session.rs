@@ -1,6 +1,8 @@
 //! Sessions and the tokens that belong to them, and the session details a lookup returns
 //! (API.md §3).
 
+use std::sync::Arc;
+
 use crate::client::ClientRecord;
 use crate::clock::Timestamp;
 use crate::secret::Secret;
@@ -77,37 +79,17 @@ pub struct TokenLookup {
     pub shopper_sessions_revoked_before: Option<Timestamp>,
 }
 
-/// Session details as API.md §3 lists them.
+/// Session details as API.md §3 lists them: the token's lookup, shared with the lookup
+/// cache rather than copied field by field, and what the lookup worked out of it.
 #[derive(Clone, Debug)]
-pub struct SessionView {
-    /// `sessionId`.
-    pub session_id: String,
-    /// `userId`.
-    pub user_id: Option<String>,
-    /// `externalReferenceId`.
-    pub external_reference_id: Option<String>,
-    /// `authenticated`.
-    pub authenticated: bool,
-    /// `locale`.
-    pub locale: String,
-    /// `currency`.
-    pub currency: String,
-    /// `cartId`.
-    pub cart_id: Option<String>,
-    /// `clientIpAddress`.
-    pub client_ip: String,
+pub struct SessionView<'a> {
+    /// The token, its session (`sessionId`, `userId`, `locale`, ...) and its client
+    /// (`themeId`), as they were read.
+    pub found: Arc<TokenLookup>,
     /// `domain`: the node that answered.
-    pub domain: String,
+    pub domain: &'a str,
     /// `expiresIn`: seconds this token has left.
     pub expires_in: i64,
-    /// `themeId`.
-    pub theme_id: Option<String>,
-    /// `sessionTag`.
-    pub session_tag: String,
-    /// `createdOn`.
-    pub created_on: Timestamp,
-    /// `lastAccessed`.
-    pub last_accessed: Timestamp,
     /// `accessToken`: the token that was presented.
     pub access_token: Secret,
 }

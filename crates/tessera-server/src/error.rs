@@ -446,6 +446,13 @@ fn system_error(resource: &str) -> Response {
     )
 }
 
+/// An answer that could not be serialised: never expected, since every answer is plain
+/// data, but a 500 rather than a panic if it happens.
+pub(crate) fn unwritable_answer(serialisation: &serde_json::Error) -> Response {
+    tracing::error!(error = %serialisation, "an answer could not be serialised");
+    system_error("")
+}
+
 /// Fallback for unknown paths.
 pub(crate) async fn not_found(uri: Uri) -> Response {
     dr_body(

@@ -5,7 +5,7 @@
 //!
 //! Layout: `routes` owns paths and methods, `extract` parses headers and bodies,
 //! `error` alone decides status codes and error bodies, `oauth` and `health` hold the
-//! handlers, `telemetry` the per-request log line and request metrics, `metrics` the
+//! handlers, `json` their JSON answers, `telemetry` the per-request log line and request metrics, `metrics` the
 //! Prometheus recorder and `/metrics`, `http_server` the connections and their limits,
 //! `tls` the certificate and key of the public listener.
 
@@ -17,6 +17,7 @@ mod extract;
 mod framing;
 mod health;
 mod http_server;
+mod json;
 mod metadata;
 mod metrics;
 mod oauth;

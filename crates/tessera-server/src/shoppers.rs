@@ -175,7 +175,7 @@ async fn create(
     State(state): State<AppState>,
     uri: Uri,
     headers: HeaderMap,
-    PeerAddress(peer): PeerAddress,
+    peer: PeerAddress,
     body: Body,
 ) -> Result<Response, ApiError> {
     let resource = uri.path().to_owned();
@@ -228,7 +228,7 @@ async fn create(
     };
     let shopper = state
         .service
-        .register_shopper(credentials.as_ref(), new, &peer)
+        .register_shopper(credentials.as_ref(), new, &peer.to_string())
         .await
         .map_err(fail)?;
     let body = ShopperBody {

@@ -2,6 +2,7 @@
 //! in which case `X-Forwarded-For` names the caller. A header anyone can send never
 //! decides it on its own.
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -11,8 +12,18 @@ use ipnet::IpNet;
 
 use crate::AppState;
 
-/// The caller's IP address as text.
-pub(crate) struct PeerAddress(pub(crate) String);
+/// The caller's IP address, or `None` when the connection did not tell it. It is written
+/// out (`to_string`) only where it is used: most session lookups never need it.
+pub(crate) struct PeerAddress(Option<IpAddr>);
+
+impl fmt::Display for PeerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(address) => address.fmt(f),
+            None => f.write_str("unknown"),
+        }
+    }
+}
 
 impl FromRequestParts<AppState> for PeerAddress {
     type Rejection = std::convert::Infallible;
@@ -25,10 +36,9 @@ impl FromRequestParts<AppState> for PeerAddress {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip());
-        Ok(PeerAddress(match peer {
-            Some(peer) => client_address(peer, &parts.headers, &state.trusted_proxies).to_string(),
-            None => "unknown".to_owned(),
-        }))
+        Ok(PeerAddress(peer.map(|peer| {
+            client_address(peer, &parts.headers, &state.trusted_proxies)
+        })))
     }
 }
 

@@ -1,7 +1,7 @@
 //! `GET` and `DELETE` on `/oauth20/access-tokens` and its aliases (API.md §3, §4).
 
-use axum::Json;
 use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use serde::Serialize;
 use tessera_core::session::SessionView;
@@ -11,6 +11,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::bearer::bearer_request;
 use crate::extract::peer::PeerAddress;
+use crate::json::JsonAnswer;
 use crate::openapi::{BearerFailures, Flag, IgnoredQuery, NoStore};
 
 /// The session-details methods.
@@ -18,45 +19,46 @@ pub(crate) fn routes() -> MethodRouter<AppState> {
     get(show).delete(revoke)
 }
 
-/// Session details as Digital River clients read them (API.md §3).
+/// Session details as Digital River clients read them (API.md §3), borrowed from the
+/// lookup: serialised straight from the rows the lookup read.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SessionDetails {
+struct SessionDetails<'a> {
     /// The session's id: 32 lower-case hex.
     #[schema(pattern = "^[0-9a-f]{32}$")]
-    session_id: String,
+    session_id: &'a str,
     /// The shopper's id (anonymous visitors have one); null for client tokens.
     #[schema(required, pattern = "^[0-9a-f]{32}$")]
-    user_id: Option<String>,
+    user_id: Option<&'a str>,
     /// The partner's id of the shopper, or null.
     #[schema(required)]
-    external_reference_id: Option<String>,
+    external_reference_id: Option<&'a str>,
     /// `"true"` for a full token, `"false"` for a limited (anonymous) one: a string, as
     /// Digital River clients compare it.
     #[schema(value_type = Flag)]
     authenticated: &'static str,
     /// The session's locale, e.g. `en_US`.
     #[schema(example = "en_US")]
-    locale: String,
+    locale: &'a str,
     /// The session's currency, e.g. `USD`.
     #[schema(example = "USD")]
-    currency: String,
+    currency: &'a str,
     /// The session's cart, or null until one is set.
     #[schema(required)]
-    cart_id: Option<String>,
+    cart_id: Option<&'a str>,
     /// The socket peer the session was created from.
-    client_ip_address: String,
+    client_ip_address: &'a str,
     /// The answering node's name.
-    domain: String,
+    domain: &'a str,
     /// Whole seconds this token has left.
     #[schema(minimum = 0)]
     expires_in: i64,
     /// The client's storefront theme, or null.
     #[schema(required)]
-    theme_id: Option<String>,
+    theme_id: Option<&'a str>,
     /// 32 lower-case hex, fixed for the session.
     #[schema(pattern = "^[0-9a-f]{32}$")]
-    session_tag: String,
+    session_tag: &'a str,
     /// When the session was created: ISO-8601 UTC with milliseconds.
     #[schema(example = "2026-11-27T12:00:00.000Z")]
     created_on: String,
@@ -64,28 +66,45 @@ struct SessionDetails {
     #[schema(example = "2026-11-27T12:00:00.000Z")]
     last_accessed: String,
     /// The presented token itself.
-    access_token: String,
+    access_token: &'a str,
 }
 
-impl From<SessionView> for SessionDetails {
-    fn from(view: SessionView) -> Self {
+impl<'a> SessionDetails<'a> {
+    fn of(view: &'a SessionView<'_>) -> Self {
+        let SessionView {
+            found,
+            domain,
+            expires_in,
+            access_token,
+        } = view;
+        let session = &found.session;
         Self {
-            session_id: view.session_id,
-            user_id: view.user_id,
-            external_reference_id: view.external_reference_id,
-            authenticated: if view.authenticated { "true" } else { "false" },
-            locale: view.locale,
-            currency: view.currency,
-            cart_id: view.cart_id,
-            client_ip_address: view.client_ip,
-            domain: view.domain,
-            expires_in: view.expires_in,
-            theme_id: view.theme_id,
-            session_tag: view.session_tag,
-            created_on: view.created_on.to_iso8601(),
-            last_accessed: view.last_accessed.to_iso8601(),
-            access_token: view.access_token.expose().to_owned(),
+            session_id: &session.id,
+            user_id: session.user_id.as_deref(),
+            external_reference_id: session.external_reference_id.as_deref(),
+            authenticated: if session.authenticated {
+                "true"
+            } else {
+                "false"
+            },
+            locale: &session.locale,
+            currency: &session.currency,
+            cart_id: session.cart_id.as_deref(),
+            client_ip_address: &session.client_ip,
+            domain,
+            expires_in: *expires_in,
+            theme_id: found.client.theme_id.as_deref(),
+            session_tag: &session.session_tag,
+            created_on: session.created_at.to_iso8601(),
+            last_accessed: session.last_accessed.to_iso8601(),
+            access_token: access_token.expose(),
         }
+    }
+
+    /// The 200 answer: the details serialised here, while the lookup they borrow from
+    /// is still held.
+    fn answer(view: &SessionView<'_>) -> Response {
+        JsonAnswer(SessionDetails::of(view)).into_response()
     }
 }
 
@@ -109,19 +128,22 @@ impl From<SessionView> for SessionDetails {
 )]
 async fn show(
     State(state): State<AppState>,
-    PeerAddress(peer): PeerAddress,
+    peer: PeerAddress,
     request: Request,
-) -> Result<Json<SessionDetails>, ApiError> {
-    // The whole request, read in place: neither its headers nor its URI are copied.
-    let resource = request.uri().path().to_owned();
-    let bearer = bearer_request(request.headers(), request.uri().query())
-        .map_err(|e| ApiError::Bearer(e, resource.clone()))?;
+) -> Result<Response, ApiError> {
+    // The request is read in place: neither its headers nor its URI are copied, and the
+    // path only for an error.
+    let (request, _) = request.into_parts();
+    let failed = |error| ApiError::Bearer(error, request.uri.path().to_owned());
+    let bearer = bearer_request(&request.headers, request.uri.query()).map_err(failed)?;
+    let address = bearer.client.as_ref().map(|_| peer.to_string());
+    let caller = bearer.client.as_ref().zip(address.as_deref());
     let view = state
         .service
-        .session(&bearer.token, bearer.client.as_ref(), &peer)
+        .session(&bearer.token, caller)
         .await
-        .map_err(|e| ApiError::Bearer(e, resource))?;
-    Ok(Json(view.into()))
+        .map_err(failed)?;
+    Ok(SessionDetails::answer(&view))
 }
 
 /// Revoke an access token: logout, or rotation (API.md §4).
@@ -144,16 +166,18 @@ async fn show(
 )]
 async fn revoke(
     State(state): State<AppState>,
-    PeerAddress(peer): PeerAddress,
+    peer: PeerAddress,
     request: Request,
-) -> Result<Json<SessionDetails>, ApiError> {
-    let resource = request.uri().path().to_owned();
-    let bearer = bearer_request(request.headers(), request.uri().query())
-        .map_err(|e| ApiError::Bearer(e, resource.clone()))?;
+) -> Result<Response, ApiError> {
+    let (request, _) = request.into_parts();
+    let failed = |error| ApiError::Bearer(error, request.uri.path().to_owned());
+    let bearer = bearer_request(&request.headers, request.uri.query()).map_err(failed)?;
+    let address = bearer.client.as_ref().map(|_| peer.to_string());
+    let caller = bearer.client.as_ref().zip(address.as_deref());
     let view = state
         .service
-        .revoke(&bearer.token, bearer.client.as_ref(), &peer)
+        .revoke(&bearer.token, caller)
         .await
-        .map_err(|e| ApiError::Bearer(e, resource))?;
-    Ok(Json(view.into()))
+        .map_err(failed)?;
+    Ok(SessionDetails::answer(&view))
 }

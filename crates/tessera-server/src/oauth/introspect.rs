@@ -2,7 +2,6 @@
 //! facts when it is. The rules are the core's (`TokenService::introspect`); this module
 //! reads the form and writes the RFC 7662 §2.2 answer.
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
@@ -16,6 +15,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::peer::PeerAddress;
 use crate::extract::token_param::token_param;
+use crate::json::JsonAnswer;
 use crate::oauth::token::FORM_BODY_LIMIT;
 use crate::openapi::{IgnoredQuery, NoStore, TokenManagementFailures, TokenParamForm};
 
@@ -124,9 +124,9 @@ async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    PeerAddress(peer): PeerAddress,
+    peer: PeerAddress,
     body: Body,
-) -> Result<Json<IntrospectionBody>, ApiError> {
+) -> Result<JsonAnswer<IntrospectionBody>, ApiError> {
     let body = axum::body::to_bytes(body, FORM_BODY_LIMIT)
         .await
         .map_err(|_| ApiError::TokenBodyTooLarge)?;
@@ -134,8 +134,12 @@ async fn introspect(
         token_param(&headers, query.as_deref(), &body).map_err(ApiError::Introspection)?;
     let answer = state
         .service
-        .introspect(request.credentials.as_ref(), request.token.as_ref(), &peer)
+        .introspect(
+            request.credentials.as_ref(),
+            request.token.as_ref(),
+            &peer.to_string(),
+        )
         .await
         .map_err(ApiError::Introspection)?;
-    Ok(Json(answer.into()))
+    Ok(JsonAnswer(answer.into()))
 }

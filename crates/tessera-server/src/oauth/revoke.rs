@@ -43,7 +43,7 @@ async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    PeerAddress(peer): PeerAddress,
+    peer: PeerAddress,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
     let body = axum::body::to_bytes(body, FORM_BODY_LIMIT)
@@ -52,7 +52,11 @@ async fn revoke(
     let request = token_param(&headers, query.as_deref(), &body).map_err(ApiError::Revocation)?;
     state
         .service
-        .revoke_token(request.credentials.as_ref(), request.token.as_ref(), &peer)
+        .revoke_token(
+            request.credentials.as_ref(),
+            request.token.as_ref(),
+            &peer.to_string(),
+        )
         .await
         .map_err(ApiError::Revocation)?;
     Ok(StatusCode::OK)

@@ -49,7 +49,7 @@ struct SessionTokenBody {
 async fn mint(
     State(state): State<AppState>,
     headers: HeaderMap,
-    PeerAddress(peer): PeerAddress,
+    peer: PeerAddress,
 ) -> Result<Json<SessionTokenBody>, ApiError> {
     let credentials = match authorization(&headers) {
         Ok(Authorization::Basic(credentials)) => credentials,
@@ -62,7 +62,7 @@ async fn mint(
     };
     let client = state
         .service
-        .authenticate_client(&credentials, &peer)
+        .authenticate_client(&credentials, &peer.to_string())
         .await?;
     let value = state.service.mint_session_token(&client).await?;
     Ok(Json(SessionTokenBody {

@@ -1,7 +1,6 @@
 //! `POST /oauth20/token` (API.md §2): the form, the client credentials, and the answer
 //! of RFC 6749 §5.1.
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -21,6 +20,7 @@ use crate::extract::client_auth::{
 };
 use crate::extract::params::{ParamRules, Params};
 use crate::extract::peer::PeerAddress;
+use crate::json::JsonAnswer;
 use crate::openapi::{NoCache, NoStore, TokenFailures};
 
 /// Largest accepted form body (RELIABILITY.md: 16 KiB on form endpoints).
@@ -97,7 +97,7 @@ struct TokenBody {
 )]
 async fn issue(
     State(state): State<AppState>,
-    PeerAddress(client_ip): PeerAddress,
+    peer: PeerAddress,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Body,
@@ -141,7 +141,7 @@ async fn issue(
         scope: params.take("scope"),
     };
     let context = RequestContext {
-        client_ip,
+        client_ip: peer.to_string(),
         session_token: params.take("session_token"),
         limited_token: params.take("dr_limited_token").map(Secret::new),
     };
@@ -159,7 +159,7 @@ async fn issue(
                 .await?
         }
     };
-    let mut response = Json(TokenBody {
+    let mut response = JsonAnswer(TokenBody {
         access_token: issued.access_token.expose().to_owned(),
         token_type: "bearer",
         expires_in: issued.expires_in,
