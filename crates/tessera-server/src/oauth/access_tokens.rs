@@ -1,15 +1,18 @@
 //! `GET` and `DELETE` on `/oauth20/access-tokens` and its aliases (API.md §3, §4).
 
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use serde::Serialize;
+use tessera_core::BearerError;
+use tessera_core::client::ClientCredentials;
 use tessera_core::session::SessionView;
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::bearer::bearer_request;
+use crate::extract::bearer::{BearerRequest, bearer_request};
 use crate::extract::peer::PeerAddress;
 use crate::json::JsonAnswer;
 use crate::openapi::{BearerFailures, Flag, IgnoredQuery, NoStore};
@@ -108,6 +111,40 @@ impl<'a> SessionDetails<'a> {
     }
 }
 
+/// A session request as both methods read it: the request in place (neither its headers
+/// nor its URI are copied, the path only for an error), its bearer token, and the caller's
+/// address, written out only when client credentials came beside a `?token=`.
+struct SessionRequest {
+    parts: Parts,
+    bearer: BearerRequest,
+    address: Option<String>,
+}
+
+impl SessionRequest {
+    fn read(peer: PeerAddress, request: Request) -> Result<Self, ApiError> {
+        let (parts, _) = request.into_parts();
+        let bearer = match bearer_request(&parts.headers, parts.uri.query()) {
+            Ok(bearer) => bearer,
+            Err(error) => return Err(ApiError::Bearer(error, parts.uri.path().to_owned())),
+        };
+        let address = bearer.client.as_ref().map(|_| peer.to_string());
+        Ok(Self {
+            parts,
+            bearer,
+            address,
+        })
+    }
+
+    /// The client credentials beside a `?token=`, and the address they came from.
+    fn caller(&self) -> Option<(&ClientCredentials, &str)> {
+        self.bearer.client.as_ref().zip(self.address.as_deref())
+    }
+
+    fn failed(&self, error: BearerError) -> ApiError {
+        ApiError::Bearer(error, self.parts.uri.path().to_owned())
+    }
+}
+
 /// The session behind an access token (API.md §3).
 ///
 /// The token comes as `Authorization: Bearer` or `?token=` (both: the same value). A
@@ -131,18 +168,12 @@ async fn show(
     peer: PeerAddress,
     request: Request,
 ) -> Result<Response, ApiError> {
-    // The request is read in place: neither its headers nor its URI are copied, and the
-    // path only for an error.
-    let (request, _) = request.into_parts();
-    let failed = |error| ApiError::Bearer(error, request.uri.path().to_owned());
-    let bearer = bearer_request(&request.headers, request.uri.query()).map_err(failed)?;
-    let address = bearer.client.as_ref().map(|_| peer.to_string());
-    let caller = bearer.client.as_ref().zip(address.as_deref());
+    let request = SessionRequest::read(peer, request)?;
     let view = state
         .service
-        .session(&bearer.token, caller)
+        .session(&request.bearer.token, request.caller())
         .await
-        .map_err(failed)?;
+        .map_err(|e| request.failed(e))?;
     Ok(SessionDetails::answer(&view))
 }
 
@@ -169,15 +200,11 @@ async fn revoke(
     peer: PeerAddress,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (request, _) = request.into_parts();
-    let failed = |error| ApiError::Bearer(error, request.uri.path().to_owned());
-    let bearer = bearer_request(&request.headers, request.uri.query()).map_err(failed)?;
-    let address = bearer.client.as_ref().map(|_| peer.to_string());
-    let caller = bearer.client.as_ref().zip(address.as_deref());
+    let request = SessionRequest::read(peer, request)?;
     let view = state
         .service
-        .revoke(&bearer.token, caller)
+        .revoke(&request.bearer.token, request.caller())
         .await
-        .map_err(failed)?;
+        .map_err(|e| request.failed(e))?;
     Ok(SessionDetails::answer(&view))
 }
