@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::Value;
 use tessera_server::{Issuer, Metrics, ServerConfig};
 
-use crate::helpers::{TestApp, TestResult, spawn_app_with_server_config};
+use crate::helpers::{Answer, TestApp, TestResult, spawn_app_with_server_config};
 
 /// Every public path of API.md §1, aliases included.
 const PUBLIC_PATHS: [&str; 20] = [
@@ -81,6 +81,21 @@ async fn the_document_is_openapi_3_1_and_names_every_public_path() -> TestResult
     Ok(())
 }
 
+/// A documented path with its template filled in.
+fn concrete(path: &str) -> String {
+    path.replace("{file}", "swagger-ui.css")
+}
+
+/// `method`, lower case as the document names it, on `path`.
+async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+) -> Result<Answer, Box<dyn std::error::Error>> {
+    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())?;
+    Ok(app.request(app.http.request(method, app.url(path))).await)
+}
+
 #[tokio::test]
 async fn every_documented_operation_is_served() -> TestResult {
     let app = spawn().await?;
@@ -88,18 +103,13 @@ async fn every_documented_operation_is_served() -> TestResult {
     let paths = document["paths"].as_object().ok_or("no paths")?;
     let mut operations = 0;
     for (path, item) in paths {
-        let concrete = path.replace("{file}", "swagger-ui.css");
+        let concrete = concrete(path);
         for method in METHODS {
             if item.get(method).is_none() {
                 continue;
             }
             operations += 1;
-            let answer = app
-                .request(app.http.request(
-                    Method::from_bytes(method.to_ascii_uppercase().as_bytes())?,
-                    app.url(&concrete),
-                ))
-                .await;
+            let answer = send(&app, method, &concrete).await?;
             assert!(
                 answer.status != 404 && answer.status != 405,
                 "{method} {path} is documented but answers {}",
@@ -119,7 +129,7 @@ async fn every_method_a_path_does_not_document_is_405_with_allow_in_the_error_sh
     let paths = document["paths"].as_object().ok_or("no paths")?;
     let mut refused = 0;
     for (path, item) in paths {
-        let concrete = path.replace("{file}", "swagger-ui.css");
+        let concrete = concrete(path);
         let documented: Vec<String> = METHODS
             .iter()
             .filter(|method| item.get(**method).is_some())
@@ -130,12 +140,7 @@ async fn every_method_a_path_does_not_document_is_405_with_allow_in_the_error_sh
                 continue;
             }
             refused += 1;
-            let answer = app
-                .request(app.http.request(
-                    Method::from_bytes(method.to_ascii_uppercase().as_bytes())?,
-                    app.url(&concrete),
-                ))
-                .await;
+            let answer = send(&app, method, &concrete).await?;
             assert_eq!(answer.status, 405, "{method} {path}: {}", answer.text);
             assert_eq!(
                 answer.dr_code(),
