@@ -60,6 +60,20 @@ fn key(kind: &str, parts: &[&str]) -> LimitKey {
     hasher.finalize().into()
 }
 
+/// The keys one client authentication counts under: the presented `client_id` (known or
+/// not: the answer must not tell) with the address, and the address alone. Computed once
+/// per authentication, for its check before the store is read and its reservation after.
+pub(crate) struct ClientAuthKeys([LimitKey; 2]);
+
+impl ClientAuthKeys {
+    pub(crate) fn new(client_id: &str, address: &str) -> Self {
+        Self([
+            key("client-address", &[client_id, address]),
+            key("address", &[address]),
+        ])
+    }
+}
+
 /// One key's recent failures and attempts in flight.
 #[derive(Debug, Default)]
 struct Window {
@@ -324,32 +338,23 @@ impl FailureLimits {
         )
     }
 
-    /// Reserves a client authentication with the presented `client_id` (known or not:
-    /// the answer must not tell) from `address`.
+    /// Reserves a client authentication under `keys`.
     pub(crate) fn reserve_client_authentication(
         &self,
-        client_id: &str,
-        address: &str,
+        keys: &ClientAuthKeys,
         now: Timestamp,
     ) -> Result<Attempt<'_>, Refusal> {
-        self.reserve(
-            [
-                key("client-address", &[client_id, address]),
-                key("address", &[address]),
-            ],
-            now,
-        )
+        self.reserve(keys.0, now)
     }
 
-    /// Whether a client authentication with `client_id` from `address` would be admitted
-    /// now, reserving nothing.
+    /// Whether a client authentication under `keys` would be admitted now, reserving
+    /// nothing.
     pub(crate) fn check_client_authentication(
         &self,
-        client_id: &str,
-        address: &str,
+        keys: &ClientAuthKeys,
         now: Timestamp,
     ) -> Result<(), Refusal> {
-        self.reserve_client_authentication(client_id, address, now)
+        self.reserve_client_authentication(keys, now)
             .map(Attempt::succeeded)
     }
 
@@ -720,7 +725,7 @@ mod tests {
     fn client_authentication_failures_are_limited_per_client_and_address_then_per_address() {
         let limits = client_auth(2, 3);
         let fail_auth = |client: &str, address: &str, now: Timestamp| match limits
-            .reserve_client_authentication(client, address, now)
+            .reserve_client_authentication(&ClientAuthKeys::new(client, address), now)
         {
             Ok(attempt) => attempt.failed(now),
             Err(refusal) => panic!("refused: {refusal:?}"),
@@ -729,7 +734,7 @@ mod tests {
         fail_auth("known", "192.0.2.1", at(10));
         assert_eq!(
             limits
-                .reserve_client_authentication("known", "192.0.2.1", at(20))
+                .reserve_client_authentication(&ClientAuthKeys::new("known", "192.0.2.1"), at(20))
                 .err(),
             Some(Refusal {
                 limit: Limit::ClientAuthPerClientAddress,
@@ -739,7 +744,8 @@ mod tests {
         // Another address with the same client id is not affected, and successes count
         // nothing.
         for _ in 0..5 {
-            match limits.reserve_client_authentication("known", "192.0.2.2", at(20)) {
+            let keys = ClientAuthKeys::new("known", "192.0.2.2");
+            match limits.reserve_client_authentication(&keys, at(20)) {
                 Ok(attempt) => attempt.succeeded(),
                 Err(refusal) => panic!("refused: {refusal:?}"),
             }
@@ -748,7 +754,10 @@ mod tests {
         fail_auth("scanned-1", "192.0.2.1", at(30));
         assert_eq!(
             limits
-                .reserve_client_authentication("scanned-2", "192.0.2.1", at(40))
+                .reserve_client_authentication(
+                    &ClientAuthKeys::new("scanned-2", "192.0.2.1"),
+                    at(40)
+                )
                 .err()
                 .map(|r| r.limit),
             Some(Limit::ClientAuthPerAddress)

@@ -12,7 +12,7 @@ use crate::client::{ClientCredentials, ClientRecord, ClientSecretHash};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{BearerError, StoreError, TokenError};
 use crate::grants::{GrantKind, TokenRequest};
-use crate::limits::{self, FailureLimits, RateLimits, Refusal, RequestRate};
+use crate::limits::{self, ClientAuthKeys, FailureLimits, RateLimits, Refusal, RequestRate};
 use crate::logout::{LoggedOut, Logout};
 use crate::lookup_cache::CachingStore;
 use crate::password::PasswordVerifier;
@@ -214,9 +214,10 @@ impl TokenService {
         let started = tokio::time::Instant::now();
         let client_id = &credentials.client_id;
         let limits = &self.client_auth_limits;
+        let limit_keys = ClientAuthKeys::new(client_id, address);
         // A limited key is refused before the store is read, so a flood costs no I/O.
         limits
-            .check_client_authentication(client_id, address, self.clock.now())
+            .check_client_authentication(&limit_keys, self.clock.now())
             .map_err(|refusal| self.refuse(refusal, client_id, address))?;
         let remembered = self.store.cached_client(client_id);
         let answered_from_cache = remembered.is_some();
@@ -230,7 +231,7 @@ impl TokenService {
         // checked without a place, so past the limit no answer tells a right guess from a
         // wrong one.
         let attempt = limits
-            .reserve_client_authentication(client_id, address, self.clock.now())
+            .reserve_client_authentication(&limit_keys, self.clock.now())
             .map_err(|refusal| self.refuse(refusal, client_id, address))?;
         let mut checked = check_client_secret(client, credentials);
         if checked.is_none() && answered_from_cache {
