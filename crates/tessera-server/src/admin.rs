@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tessera_core::AdminError;
 use tessera_core::session::SessionRecord;
 use tessera_core::session_admin::{AdminToken, SessionAdmin};
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -69,16 +70,20 @@ pub fn admin_router(admin: Arc<SessionAdmin>, token: AdminToken) -> Router {
             require_admin_token,
         ))
         .with_state(state)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("x-content-type-options"),
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(telemetry::layer())
+        // One stack, as on the public router (`routes`).
+        .layer(
+            ServiceBuilder::new()
+                .layer(telemetry::layer())
+                .layer(SetResponseHeaderLayer::overriding(
+                    HeaderName::from_static("x-content-type-options"),
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(CatchPanicLayer::custom(error::panic_response))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-store"),
+                )),
+        )
 }
 
 /// The one path segment of a route, or the error of a path that does not decode.
