@@ -19,7 +19,7 @@ pub(crate) struct PeerAddress(Option<IpAddr>);
 impl fmt::Display for PeerAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Some(address) => address.fmt(f),
+            Some(address) => fmt::Display::fmt(&address, f),
             None => f.write_str("unknown"),
         }
     }
