@@ -1,7 +1,8 @@
 //! Sessions and the tokens that belong to them, and the session details a lookup returns
 //! (API.md §3).
 
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use crate::client::ClientRecord;
 use crate::clock::Timestamp;
@@ -77,6 +78,65 @@ pub struct TokenLookup {
     /// The revocation watermark of the session's shopper (by user id): every session of
     /// the shopper created at or before it has ended. `None` when never set.
     pub shopper_sessions_revoked_before: Option<Timestamp>,
+    /// The parts of an answer that depend on these rows alone, rendered by the first
+    /// request that answers from them (empty when read from the store).
+    pub rendered: Rendered,
+}
+
+/// The parts of an answer made from one lookup, rendered once and reused by every request
+/// that the lookup cache answers from the same lookup: the rows never change while it is
+/// served, and rendering them again on every lookup was a large share of its cost.
+///
+/// A memo, not part of the lookup's value: a clone starts empty, and lookups compare equal
+/// whatever either holds.
+#[derive(Default)]
+pub struct Rendered(OnceLock<RenderedParts>);
+
+/// What [`Rendered`] holds: the bytes that go before and after the parts an answer makes
+/// anew for each request.
+#[derive(Debug)]
+pub struct RenderedParts {
+    /// The bytes before.
+    pub head: Box<[u8]>,
+    /// The bytes after.
+    pub tail: Box<[u8]>,
+}
+
+impl Rendered {
+    /// The parts, once rendered.
+    pub fn get(&self) -> Option<&RenderedParts> {
+        self.0.get()
+    }
+
+    /// Keeps `parts` unless parts were kept first (by a concurrent request rendering the
+    /// same rows), and returns the kept ones.
+    pub fn keep(&self, parts: RenderedParts) -> &RenderedParts {
+        self.0.get_or_init(|| parts)
+    }
+}
+
+impl Clone for Rendered {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for Rendered {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Rendered {}
+
+impl fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Rendered"
+        } else {
+            "NotRendered"
+        })
+    }
 }
 
 /// Session details as API.md §3 lists them: the token's lookup, shared with the lookup

@@ -12,7 +12,7 @@ use crate::id::{new_client_id, new_session_id, new_session_tag, new_user_id, ran
 use crate::logout::{LoggedOut, Logout};
 use crate::rotation::{RefreshExchange, RefreshOutcome};
 use crate::secret::Secret;
-use crate::session::{SessionRecord, TokenLookup, TokenRecord};
+use crate::session::{Rendered, SessionRecord, TokenLookup, TokenRecord};
 use crate::session_token::{SessionTokenLookup, SessionTokenRecord};
 use crate::shopper::ShopperRecord;
 use crate::store::Store;
@@ -445,6 +445,7 @@ pub async fn session_and_tokens_round_trip(store: &dyn Store) -> Result<(), Stor
             session: session.clone(),
             client: client.clone(),
             shopper_sessions_revoked_before: None,
+            rendered: Rendered::default(),
         };
         assert_eq!(looked_up(store, &token.hash).await?, expected);
     }
@@ -461,6 +462,7 @@ pub async fn session_and_tokens_round_trip(store: &dyn Store) -> Result<(), Stor
             session: sparse.clone(),
             client: other_client.clone(),
             shopper_sessions_revoked_before: None,
+            rendered: Rendered::default(),
         };
         assert_eq!(looked_up(store, &token.hash).await?, expected);
     }

@@ -16,17 +16,27 @@ pub(crate) struct JsonAnswer<T>(pub(crate) T);
 
 impl<T: Serialize> IntoResponse for JsonAnswer<T> {
     fn into_response(self) -> Response {
-        let mut body = Vec::with_capacity(INITIAL_CAPACITY);
+        let mut body = answer_buffer();
         match serde_json::to_writer(&mut body, &self.0) {
-            Ok(()) => (
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                body,
-            )
-                .into_response(),
+            Ok(()) => written(body),
             Err(serialisation) => error::unwritable_answer(&serialisation),
         }
     }
+}
+
+/// An empty buffer for a JSON answer written piece by piece.
+pub(crate) fn answer_buffer() -> Vec<u8> {
+    Vec::with_capacity(INITIAL_CAPACITY)
+}
+
+/// A JSON answer already written into `body`.
+pub(crate) fn written(body: Vec<u8>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }

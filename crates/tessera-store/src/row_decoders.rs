@@ -153,6 +153,7 @@ macro_rules! record_decoders {
                 session: session(&mut columns)?,
                 client: client(&mut columns)?,
                 shopper_sessions_revoked_before: columns.optional_timestamp()?,
+                rendered: tessera_core::session::Rendered::default(),
             })
         }
 

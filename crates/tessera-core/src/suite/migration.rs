@@ -9,7 +9,7 @@ use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::id::new_user_id;
 use crate::migration::{MigrationBatch, MigrationKey, MigrationKind, ShopperWatermark};
-use crate::session::TokenLookup;
+use crate::session::{Rendered, TokenLookup};
 use crate::session_admin::{SessionOwner, TidyUp};
 use crate::session_token::SessionTokenRecord;
 use crate::store::Store;
@@ -201,6 +201,7 @@ pub async fn migration_imports_rows_as_they_are_once(store: &dyn Store) -> Resul
                 session: session.clone(),
                 client: client.clone(),
                 shopper_sessions_revoked_before: None,
+                rendered: Rendered::default(),
             })
         );
     }

@@ -2,19 +2,19 @@
 
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{MethodRouter, get};
 use serde::Serialize;
 use tessera_core::BearerError;
 use tessera_core::client::ClientCredentials;
-use tessera_core::session::SessionView;
+use tessera_core::session::{RenderedParts, SessionView, TokenLookup};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{self, ApiError};
 use crate::extract::bearer::{BearerRequest, bearer_request};
 use crate::extract::peer::PeerAddress;
-use crate::json::JsonAnswer;
+use crate::json;
 use crate::openapi::{BearerFailures, Flag, IgnoredQuery, NoStore};
 
 /// The session-details methods.
@@ -73,42 +73,120 @@ struct SessionDetails<'a> {
 }
 
 impl<'a> SessionDetails<'a> {
+    /// The details of `view`, field by field: what the answer's bytes must equal.
+    #[cfg(test)]
     fn of(view: &'a SessionView<'_>) -> Self {
-        let SessionView {
-            found,
-            domain,
-            expires_in,
-            access_token,
-        } = view;
-        let session = &found.session;
+        let session = &view.found.session;
         Self {
             session_id: &session.id,
             user_id: session.user_id.as_deref(),
             external_reference_id: session.external_reference_id.as_deref(),
-            authenticated: if session.authenticated {
-                "true"
-            } else {
-                "false"
-            },
+            authenticated: flag(session.authenticated),
             locale: &session.locale,
             currency: &session.currency,
             cart_id: session.cart_id.as_deref(),
             client_ip_address: &session.client_ip,
-            domain,
-            expires_in: *expires_in,
-            theme_id: found.client.theme_id.as_deref(),
+            domain: view.domain,
+            expires_in: view.expires_in,
+            theme_id: view.found.client.theme_id.as_deref(),
             session_tag: &session.session_tag,
             created_on: session.created_at.to_iso8601(),
             last_accessed: session.last_accessed.to_iso8601(),
-            access_token: access_token.expose(),
+            access_token: view.access_token.expose(),
         }
     }
 
-    /// The 200 answer: the details serialised here, while the lookup they borrow from
-    /// is still held.
+    /// The 200 answer. What comes from the lookup's rows alone is rendered once per lookup
+    /// and kept with it, so a lookup the cache answers writes only `domain`, `expiresIn`
+    /// and `accessToken` anew; the bytes are those `SessionDetails` serialises to.
     fn answer(view: &SessionView<'_>) -> Response {
-        JsonAnswer(SessionDetails::of(view)).into_response()
+        match Self::write(view) {
+            Ok(body) => json::written(body),
+            Err(serialisation) => error::unwritable_answer(&serialisation),
+        }
     }
+
+    fn write(view: &SessionView<'_>) -> Result<Vec<u8>, serde_json::Error> {
+        let rendered = &view.found.rendered;
+        let parts = match rendered.get() {
+            Some(parts) => parts,
+            None => rendered.keep(render_rows(&view.found)?),
+        };
+        let mut body = json::answer_buffer();
+        body.extend_from_slice(&parts.head);
+        body.extend_from_slice(br#","domain":"#);
+        serde_json::to_writer(&mut body, view.domain)?;
+        body.extend_from_slice(br#","expiresIn":"#);
+        serde_json::to_writer(&mut body, &view.expires_in)?;
+        body.push(b',');
+        body.extend_from_slice(&parts.tail);
+        body.extend_from_slice(br#","accessToken":"#);
+        serde_json::to_writer(&mut body, view.access_token.expose())?;
+        body.push(b'}');
+        Ok(body)
+    }
+}
+
+/// The session details before `domain`, from the lookup's rows.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RowsBeforeDomain<'a> {
+    session_id: &'a str,
+    user_id: Option<&'a str>,
+    external_reference_id: Option<&'a str>,
+    authenticated: &'static str,
+    locale: &'a str,
+    currency: &'a str,
+    cart_id: Option<&'a str>,
+    client_ip_address: &'a str,
+}
+
+/// The session details between `expiresIn` and `accessToken`, from the lookup's rows.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RowsAfterExpiry<'a> {
+    theme_id: Option<&'a str>,
+    session_tag: &'a str,
+    created_on: String,
+    last_accessed: String,
+}
+
+/// The session details' fields that come from `found` alone, as JSON members: the head
+/// opens the object, the tail neither opens nor closes it.
+fn render_rows(found: &TokenLookup) -> Result<RenderedParts, serde_json::Error> {
+    let session = &found.session;
+    let head = serde_json::to_vec(&RowsBeforeDomain {
+        session_id: &session.id,
+        user_id: session.user_id.as_deref(),
+        external_reference_id: session.external_reference_id.as_deref(),
+        authenticated: flag(session.authenticated),
+        locale: &session.locale,
+        currency: &session.currency,
+        cart_id: session.cart_id.as_deref(),
+        client_ip_address: &session.client_ip,
+    })?;
+    let tail = serde_json::to_vec(&RowsAfterExpiry {
+        theme_id: found.client.theme_id.as_deref(),
+        session_tag: &session.session_tag,
+        created_on: session.created_at.to_iso8601(),
+        last_accessed: session.last_accessed.to_iso8601(),
+    })?;
+    // The head keeps the object's `{`; the tail is members only, its braces dropped.
+    let not_an_object = || serde::ser::Error::custom("rendered rows are not a JSON object");
+    let head = head.strip_suffix(b"}").ok_or_else(not_an_object)?;
+    let tail = tail
+        .strip_prefix(b"{")
+        .and_then(|members| members.strip_suffix(b"}"))
+        .ok_or_else(not_an_object)?;
+    Ok(RenderedParts {
+        head: Box::from(head),
+        tail: Box::from(tail),
+    })
+}
+
+/// `authenticated` as Digital River clients compare it.
+fn flag(authenticated: bool) -> &'static str {
+    if authenticated { "true" } else { "false" }
 }
 
 /// A session request as both methods read it: the request in place (neither its headers
@@ -207,4 +285,101 @@ async fn revoke(
         .await
         .map_err(|e| request.failed(e))?;
     Ok(SessionDetails::answer(&view))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tessera_core::client::{ClientRecord, GrantSet, PasswordEncoding};
+    use tessera_core::clock::Timestamp;
+    use tessera_core::secret::Secret;
+    use tessera_core::session::{Rendered, SessionRecord, SessionView, TokenLookup, TokenRecord};
+    use tessera_core::token::{TokenHash, TokenKind};
+
+    use super::SessionDetails;
+
+    fn lookup(every_field: bool) -> TokenLookup {
+        let text = |value: &str| every_field.then(|| value.to_owned());
+        let at = Timestamp(1_780_000_000_123);
+        TokenLookup {
+            token: TokenRecord {
+                hash: TokenHash([7; 32]),
+                kind: TokenKind::Access,
+                session_id: "0123456789abcdef0123456789abcdef".to_owned(),
+                client_id: "c".repeat(32),
+                issued_at: at,
+                expires_at: at.plus_seconds(3600),
+                revoked_at: None,
+                consumed_at: None,
+            },
+            session: SessionRecord {
+                id: "0123456789abcdef0123456789abcdef".to_owned(),
+                client_id: "c".repeat(32),
+                user_id: text("fedcba9876543210fedcba9876543210"),
+                // Every kind of character JSON must escape, and some it need not.
+                external_reference_id: text("partner \"ref\" \\ \u{1} \n ü </script>"),
+                authenticated: every_field,
+                locale: "de_DE".to_owned(),
+                currency: "EUR".to_owned(),
+                cart_id: text("cart\t42"),
+                client_ip: "2001:db8::1".to_owned(),
+                session_tag: "a".repeat(32),
+                created_at: at,
+                last_accessed: at.plus_seconds(61),
+                expires_at: at.plus_seconds(86_400),
+                newest_access: TokenHash([7; 32]),
+                revoked_at: None,
+            },
+            client: ClientRecord {
+                id: "c".repeat(32),
+                name: "Storefront".to_owned(),
+                secret_hash: None,
+                grants: GrantSet::all(),
+                disabled: false,
+                access_token_ttl: 3600,
+                refresh_token_ttl: 7200,
+                default_locale: "en_US".to_owned(),
+                default_currency: "USD".to_owned(),
+                theme_id: text("theme \"7\""),
+                created_at: at,
+                sessions_revoked_before: None,
+                password_encoding: PasswordEncoding::Plain,
+                resource_server: false,
+            },
+            shopper_sessions_revoked_before: None,
+            rendered: Rendered::default(),
+        }
+    }
+
+    /// The answer, rendered the first time and put together from the kept parts after
+    /// that, is byte for byte what serialising the details field by field gives, whatever
+    /// the fields hold and whatever changes between requests for the same lookup.
+    #[test]
+    fn answers_are_the_details_serialised() -> Result<(), serde_json::Error> {
+        for every_field in [true, false] {
+            let found = Arc::new(lookup(every_field));
+            let requests = [
+                ("node-1", 3599, "tat_first.token"),
+                ("node \"2\"", 0, "tat_second\\token"),
+                ("node-1", 12, "tat_first.token"),
+            ];
+            for (domain, expires_in, token) in requests {
+                let view = SessionView {
+                    found: Arc::clone(&found),
+                    domain,
+                    expires_in,
+                    access_token: Secret::new(token),
+                };
+                let expected = serde_json::to_vec(&SessionDetails::of(&view))?;
+                let written = SessionDetails::write(&view)?;
+                assert_eq!(
+                    String::from_utf8_lossy(&written),
+                    String::from_utf8_lossy(&expected)
+                );
+                assert!(found.rendered.get().is_some());
+            }
+        }
+        Ok(())
+    }
 }
