@@ -6,7 +6,9 @@
 //! plus the number of writes it reports (the writer thread bumps once per committed batch,
 //! by the writes of the batch that other processes must hear of). A process remembers the
 //! value it last saw or wrote (`expected`): finding any other value means another process
-//! bumped it meanwhile. Every doubt (an I/O error, a
+//! bumped it meanwhile. A look that finds the expected value takes no lock (it runs on every
+//! lookup, on every worker thread); only a look that finds another one waits for a bump of
+//! this process in progress, before it decides. Every doubt (an I/O error, a
 //! garbled or truncated file) counts as a foreign change, since a spurious one only costs
 //! cache hits. The counter need not survive a crash: no cache does either.
 
@@ -14,6 +16,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tessera_core::StoreError;
@@ -26,20 +29,19 @@ const COUNTER_BYTES: usize = 8;
 pub(crate) struct ChangeFile {
     path: PathBuf,
     file: File,
-    /// Held by a bump from before it reads the counter until `expected` has taken its own
-    /// increment in, so a look at the counter never finds this process's bump alone and
-    /// takes it for another process's write (which empties the lookup cache). It also
-    /// serialises this process's bumps: the advisory lock belongs to the open file, which
-    /// all of them share, so it does not keep them apart.
-    seen: Mutex<Seen>,
-}
-
-#[derive(Debug)]
-struct Seen {
-    /// The counter as this process last saw or wrote it.
-    expected: u64,
+    /// The counter as this process last saw or wrote it. Set only under `bumping`, and
+    /// only after `foreign` counts whatever the new value reveals, so a look that finds the
+    /// counter equal to it knows `foreign` is up to date.
+    expected: AtomicU64,
     /// Changes made by other processes (or suspected), ever.
-    foreign: u64,
+    foreign: AtomicU64,
+    /// Held by a bump from before it reads the counter until `expected` has taken its own
+    /// increment in, and by a look that found an unexpected value, so such a look never
+    /// finds this process's bump alone and takes it for another process's write (which
+    /// empties the lookup cache). It also serialises this process's bumps: the advisory
+    /// lock belongs to the open file, which all of them share, so it does not keep them
+    /// apart.
+    bumping: Mutex<()>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -70,10 +72,9 @@ impl ChangeFile {
         Ok(Self {
             path,
             file,
-            seen: Mutex::new(Seen {
-                expected,
-                foreign: 0,
-            }),
+            expected: AtomicU64::new(expected),
+            foreign: AtomicU64::new(0),
+            bumping: Mutex::new(()),
         })
     }
 
@@ -95,17 +96,18 @@ impl ChangeFile {
     }
 
     fn bump_blocking(&self, writes: u64) -> io::Result<()> {
-        let mut seen = lock(&self.seen);
+        let _bumping = lock(&self.bumping);
         match self.locked_increment(writes) {
             Ok(found) => {
-                if found != seen.expected {
-                    seen.foreign += 1;
+                if found != self.expected.load(Ordering::SeqCst) {
+                    self.foreign.fetch_add(1, Ordering::SeqCst);
                 }
-                seen.expected = found.wrapping_add(writes);
+                self.expected
+                    .store(found.wrapping_add(writes), Ordering::SeqCst);
                 Ok(())
             }
             Err(error) => {
-                seen.foreign += 1;
+                self.foreign.fetch_add(1, Ordering::SeqCst);
                 Err(error)
             }
         }
@@ -129,19 +131,28 @@ impl ChangeFile {
 
 impl ChangeSignal for ChangeFile {
     fn foreign_changes(&self) -> u64 {
-        // Read under `seen`, so that a bump of this process is either wholly before the
-        // read or wholly after it. No file lock: a bump writes 8 bytes at once, and a torn
-        // read only adds a spurious change.
-        let mut seen = lock(&self.seen);
-        match read_counter(&self.file) {
-            Ok(found) if found == seen.expected => {}
-            Ok(found) => {
-                seen.foreign += 1;
-                seen.expected = found;
-            }
-            Err(_) => seen.foreign += 1,
+        // No file lock: a bump writes 8 bytes at once, and a torn read only adds a
+        // spurious change. The counter only grows, so finding the value this process
+        // expects means nobody bumped it since, and `foreign` already counts everything
+        // before.
+        if read_counter(&self.file).is_ok_and(|found| found == self.expected.load(Ordering::SeqCst))
+        {
+            return self.foreign.load(Ordering::SeqCst);
         }
-        seen.foreign
+        // Another value, or none: read again once no bump of this process is under way,
+        // so that it is either wholly before the read or wholly after it.
+        let _bumping = lock(&self.bumping);
+        match read_counter(&self.file) {
+            Ok(found) if found == self.expected.load(Ordering::SeqCst) => {}
+            Ok(found) => {
+                self.foreign.fetch_add(1, Ordering::SeqCst);
+                self.expected.store(found, Ordering::SeqCst);
+            }
+            Err(_) => {
+                self.foreign.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        self.foreign.load(Ordering::SeqCst)
     }
 }
 
