@@ -172,6 +172,21 @@ impl FailureLimiter {
         Ok(())
     }
 
+    /// Whether an attempt under `key` would be admitted now, or in how many seconds one
+    /// may be: what [`Self::reserve`] would say, without reserving (an untracked key is
+    /// not tracked by asking).
+    fn admits(&self, key: &LimitKey, now: Timestamp) -> Result<(), u64> {
+        let mut state = self.lock();
+        let Some(window) = state.windows.get_mut(key) else {
+            return Ok(());
+        };
+        window.expire(now);
+        if window.failures.len() + window.in_flight >= self.limit {
+            return Err(window.retry_after_seconds(self.limit, now));
+        }
+        Ok(())
+    }
+
     /// Settles a reserved attempt: a failure at `now` counts for the next hour; anything
     /// else gives the place back.
     fn settle(&self, key: &LimitKey, failed_at: Option<Timestamp>) {
@@ -348,36 +363,46 @@ impl FailureLimits {
     }
 
     /// Whether a client authentication under `keys` would be admitted now, reserving
-    /// nothing.
+    /// nothing: the same answer as [`Self::reserve_client_authentication`], without
+    /// adding and removing a place in both limiters.
     pub(crate) fn check_client_authentication(
         &self,
         keys: &ClientAuthKeys,
         now: Timestamp,
     ) -> Result<(), Refusal> {
-        self.reserve_client_authentication(keys, now)
-            .map(Attempt::succeeded)
+        let [(_, first), (_, second)] = &self.limiters;
+        let [first_key, second_key] = &keys.0;
+        self.refusal(first.admits(first_key, now), second.admits(second_key, now))
     }
 
     fn reserve(&self, keys: [LimitKey; 2], now: Timestamp) -> Result<Attempt<'_>, Refusal> {
-        let [(first_limit, first), (second_limit, second)] = &self.limiters;
+        let [(_, first), (_, second)] = &self.limiters;
+        let reserved = (first.reserve(&keys[0], now), second.reserve(&keys[1], now));
+        match reserved {
+            (Ok(()), Ok(())) => {}
+            (Ok(()), Err(_)) => first.settle(&keys[0], None),
+            (Err(_), Ok(())) => second.settle(&keys[1], None),
+            (Err(_), Err(_)) => {}
+        }
+        self.refusal(reserved.0, reserved.1).map(|()| Attempt {
+            limits: self,
+            keys,
+            settled: false,
+        })
+    }
+
+    /// The refusal of the two limiters' answers, if either refused: the one with the
+    /// longer wait when both did.
+    fn refusal(&self, first: Result<(), u64>, second: Result<(), u64>) -> Result<(), Refusal> {
+        let [(first_limit, _), (second_limit, _)] = &self.limiters;
         let refusal = |limit: &Limit, retry_after_seconds| Refusal {
             limit: *limit,
             retry_after_seconds,
         };
-        match (first.reserve(&keys[0], now), second.reserve(&keys[1], now)) {
-            (Ok(()), Ok(())) => Ok(Attempt {
-                limits: self,
-                keys,
-                settled: false,
-            }),
-            (Ok(()), Err(wait)) => {
-                first.settle(&keys[0], None);
-                Err(refusal(second_limit, wait))
-            }
-            (Err(wait), Ok(())) => {
-                second.settle(&keys[1], None);
-                Err(refusal(first_limit, wait))
-            }
+        match (first, second) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Ok(()), Err(wait)) => Err(refusal(second_limit, wait)),
+            (Err(wait), Ok(())) => Err(refusal(first_limit, wait)),
             (Err(a), Err(b)) if b > a => Err(refusal(second_limit, b)),
             (Err(a), Err(_)) => Err(refusal(first_limit, a)),
         }
@@ -762,6 +787,51 @@ mod tests {
                 .map(|r| r.limit),
             Some(Limit::ClientAuthPerAddress)
         );
+    }
+
+    #[test]
+    fn a_client_authentication_check_answers_as_a_reservation_would_and_reserves_nothing() {
+        let limits = client_auth(2, 3);
+        let keys = ClientAuthKeys::new("known", "192.0.2.1");
+        let tracked = || {
+            limits
+                .limiters
+                .iter()
+                .map(|(_, l)| l.tracked_keys())
+                .sum::<usize>()
+        };
+        let reserve = |now: Timestamp| match limits.reserve_client_authentication(&keys, now) {
+            Ok(attempt) => attempt,
+            Err(refusal) => panic!("refused: {refusal:?}"),
+        };
+
+        assert_eq!(limits.check_client_authentication(&keys, at(0)), Ok(()));
+        assert_eq!(tracked(), 0, "a check of an untracked key tracks it");
+
+        // One failure and one attempt in flight fill the per-client-and-address limit.
+        reserve(at(0)).failed(at(0));
+        let in_flight = reserve(at(1));
+        let checked = limits.check_client_authentication(&keys, at(2));
+        assert_eq!(
+            checked,
+            Err(Refusal {
+                limit: Limit::ClientAuthPerClientAddress,
+                retry_after_seconds: 3598
+            })
+        );
+        assert_eq!(
+            checked.err(),
+            limits.reserve_client_authentication(&keys, at(2)).err()
+        );
+
+        // The attempt in flight gives its place back; the check held none.
+        in_flight.succeeded();
+        assert_eq!(limits.check_client_authentication(&keys, at(3)), Ok(()));
+        reserve(at(3)).failed(at(3));
+        assert!(limits.check_client_authentication(&keys, at(4)).is_err());
+        // An hour after the first failure, one place is free again.
+        assert_eq!(limits.check_client_authentication(&keys, at(3600)), Ok(()));
+        assert_eq!(tracked(), 2);
     }
 
     fn rate(per_second: u32, burst: u32) -> Option<RequestRate> {
