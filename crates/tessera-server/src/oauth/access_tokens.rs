@@ -73,25 +73,40 @@ struct SessionDetails<'a> {
 }
 
 impl<'a> SessionDetails<'a> {
-    /// The details of `view`, field by field: what the answer's bytes must equal.
+    /// The details of `view` as one struct: what the answer's bytes must equal.
     #[cfg(test)]
     fn of(view: &'a SessionView<'_>) -> Self {
-        let session = &view.found.session;
+        let RowsBeforeDomain {
+            session_id,
+            user_id,
+            external_reference_id,
+            authenticated,
+            locale,
+            currency,
+            cart_id,
+            client_ip_address,
+        } = RowsBeforeDomain::of(&view.found);
+        let RowsAfterExpiry {
+            theme_id,
+            session_tag,
+            created_on,
+            last_accessed,
+        } = RowsAfterExpiry::of(&view.found);
         Self {
-            session_id: &session.id,
-            user_id: session.user_id.as_deref(),
-            external_reference_id: session.external_reference_id.as_deref(),
-            authenticated: flag(session.authenticated),
-            locale: &session.locale,
-            currency: &session.currency,
-            cart_id: session.cart_id.as_deref(),
-            client_ip_address: &session.client_ip,
+            session_id,
+            user_id,
+            external_reference_id,
+            authenticated,
+            locale,
+            currency,
+            cart_id,
+            client_ip_address,
             domain: view.domain,
             expires_in: view.expires_in,
-            theme_id: view.found.client.theme_id.as_deref(),
-            session_tag: &session.session_tag,
-            created_on: session.created_at.to_iso8601(),
-            last_accessed: session.last_accessed.to_iso8601(),
+            theme_id,
+            session_tag,
+            created_on,
+            last_accessed,
             access_token: view.access_token.expose(),
         }
     }
@@ -141,6 +156,26 @@ struct RowsBeforeDomain<'a> {
     client_ip_address: &'a str,
 }
 
+impl<'a> RowsBeforeDomain<'a> {
+    fn of(found: &'a TokenLookup) -> Self {
+        let session = &found.session;
+        Self {
+            session_id: &session.id,
+            user_id: session.user_id.as_deref(),
+            external_reference_id: session.external_reference_id.as_deref(),
+            authenticated: if session.authenticated {
+                "true"
+            } else {
+                "false"
+            },
+            locale: &session.locale,
+            currency: &session.currency,
+            cart_id: session.cart_id.as_deref(),
+            client_ip_address: &session.client_ip,
+        }
+    }
+}
+
 /// The session details between `expiresIn` and `accessToken`, from the lookup's rows.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -151,26 +186,23 @@ struct RowsAfterExpiry<'a> {
     last_accessed: String,
 }
 
+impl<'a> RowsAfterExpiry<'a> {
+    fn of(found: &'a TokenLookup) -> Self {
+        let session = &found.session;
+        Self {
+            theme_id: found.client.theme_id.as_deref(),
+            session_tag: &session.session_tag,
+            created_on: session.created_at.to_iso8601(),
+            last_accessed: session.last_accessed.to_iso8601(),
+        }
+    }
+}
+
 /// The session details' fields that come from `found` alone, as JSON members: the head
 /// opens the object, the tail neither opens nor closes it.
 fn render_rows(found: &TokenLookup) -> Result<RenderedParts, serde_json::Error> {
-    let session = &found.session;
-    let head = serde_json::to_vec(&RowsBeforeDomain {
-        session_id: &session.id,
-        user_id: session.user_id.as_deref(),
-        external_reference_id: session.external_reference_id.as_deref(),
-        authenticated: flag(session.authenticated),
-        locale: &session.locale,
-        currency: &session.currency,
-        cart_id: session.cart_id.as_deref(),
-        client_ip_address: &session.client_ip,
-    })?;
-    let tail = serde_json::to_vec(&RowsAfterExpiry {
-        theme_id: found.client.theme_id.as_deref(),
-        session_tag: &session.session_tag,
-        created_on: session.created_at.to_iso8601(),
-        last_accessed: session.last_accessed.to_iso8601(),
-    })?;
+    let head = serde_json::to_vec(&RowsBeforeDomain::of(found))?;
+    let tail = serde_json::to_vec(&RowsAfterExpiry::of(found))?;
     // The head keeps the object's `{`; the tail is members only, its braces dropped.
     let not_an_object = || serde::ser::Error::custom("rendered rows are not a JSON object");
     let head = head.strip_suffix(b"}").ok_or_else(not_an_object)?;
@@ -182,11 +214,6 @@ fn render_rows(found: &TokenLookup) -> Result<RenderedParts, serde_json::Error> 
         head: Box::from(head),
         tail: Box::from(tail),
     })
-}
-
-/// `authenticated` as Digital River clients compare it.
-fn flag(authenticated: bool) -> &'static str {
-    if authenticated { "true" } else { "false" }
 }
 
 /// A session request as both methods read it: the request in place (neither its headers
