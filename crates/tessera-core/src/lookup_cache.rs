@@ -27,11 +27,12 @@
 //!   answers. A store that cannot tell gets no cache (see [`CachingStore::wrap`]).
 
 use std::hash::Hash;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use metrics::Counter;
 use quick_cache::Equivalent;
 
 use crate::client::{ClientRecord, ClientSecretHash};
@@ -132,6 +133,47 @@ pub struct CachingStore {
     client_epoch: AtomicU64,
     /// The last [`ChangeSignal::foreign_changes`] answer acted upon.
     seen_foreign: AtomicU64,
+    /// `tessera_lookup_cache_requests_total`.
+    token_lookups: HitsAndMisses,
+    /// `tessera_client_cache_requests_total`.
+    client_lookups: HitsAndMisses,
+    /// `tessera_shopper_cache_requests_total`.
+    shopper_lookups: HitsAndMisses,
+}
+
+/// The `hit` and `miss` counters of one cache, found by name once, on first use, rather
+/// than on every lookup: finding a counter by name takes a lock of the recorder's that
+/// every worker thread shares. First use comes after the process has installed its
+/// recorder (the server installs it before it opens the store).
+struct HitsAndMisses {
+    name: &'static str,
+    counters: OnceLock<[Counter; 2]>,
+}
+
+impl HitsAndMisses {
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            counters: OnceLock::new(),
+        }
+    }
+
+    fn hit(&self) {
+        self.counters()[0].increment(1);
+    }
+
+    fn miss(&self) {
+        self.counters()[1].increment(1);
+    }
+
+    fn counters(&self) -> &[Counter; 2] {
+        self.counters.get_or_init(|| {
+            [
+                metrics::counter!(self.name, "result" => "hit"),
+                metrics::counter!(self.name, "result" => "miss"),
+            ]
+        })
+    }
 }
 
 impl CachingStore {
@@ -156,6 +198,9 @@ impl CachingStore {
             epoch: AtomicU64::new(0),
             client_epoch: AtomicU64::new(0),
             seen_foreign: AtomicU64::new(seen_foreign),
+            token_lookups: HitsAndMisses::new(REQUESTS_METRIC),
+            client_lookups: HitsAndMisses::new(CLIENT_REQUESTS_METRIC),
+            shopper_lookups: HitsAndMisses::new(SHOPPER_REQUESTS_METRIC),
         }
     }
 
@@ -328,7 +373,7 @@ impl ClientStore for CachingStore {
         if id.len() > MAX_CACHED_CLIENT_ID_LEN {
             return self.inner.client(id).await;
         }
-        metrics::counter!(CLIENT_REQUESTS_METRIC, "result" => "miss").increment(1);
+        self.client_lookups.miss();
         let epoch_before_read = self.client_epoch.load(Ordering::SeqCst);
         let found = self.inner.client(id).await?;
         let entry = Arc::new(ClientEntry {
@@ -350,7 +395,7 @@ impl ClientStore for CachingStore {
         if !entry.confirmed.load(Ordering::SeqCst) {
             return None;
         }
-        metrics::counter!(CLIENT_REQUESTS_METRIC, "result" => "hit").increment(1);
+        self.client_lookups.hit();
         Some(entry.client.clone())
     }
     async fn fresh_client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
@@ -397,10 +442,10 @@ impl ShopperStore for CachingStore {
         }
         self.check_foreign();
         if let Some(shopper) = self.shoppers.get(external_reference_id) {
-            metrics::counter!(SHOPPER_REQUESTS_METRIC, "result" => "hit").increment(1);
+            self.shopper_lookups.hit();
             return Ok(Some(ShopperRecord::clone(&shopper)));
         }
-        metrics::counter!(SHOPPER_REQUESTS_METRIC, "result" => "miss").increment(1);
+        self.shopper_lookups.miss();
         let found = self
             .inner
             .shopper_by_external_reference(external_reference_id)
@@ -440,10 +485,10 @@ impl SessionStore for CachingStore {
     ) -> Result<Option<Arc<TokenLookup>>, StoreError> {
         self.check_foreign();
         if let Some(lookup) = self.hit(hash) {
-            metrics::counter!(REQUESTS_METRIC, "result" => "hit").increment(1);
+            self.token_lookups.hit();
             return Ok(Some(lookup));
         }
-        metrics::counter!(REQUESTS_METRIC, "result" => "miss").increment(1);
+        self.token_lookups.miss();
         let epoch_before_read = self.epoch.load(Ordering::SeqCst);
         let found = self.inner.lookup_token(hash).await?.map(Arc::new);
         if let Some(lookup) = &found
