@@ -15,7 +15,7 @@ use crate::helpers::*;
 use crate::token_endpoint::urlencode;
 
 /// Whether this app's store caches lookups: SQLite does, PostgreSQL stays strict.
-fn caches_lookups(app: &TestApp) -> bool {
+pub(crate) fn caches_lookups(app: &TestApp) -> bool {
     app.store.change_signal().is_some()
 }
 
