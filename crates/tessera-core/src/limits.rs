@@ -95,6 +95,16 @@ impl Window {
         }
     }
 
+    /// Whether another attempt fits under `limit` now, once failures an hour old are
+    /// forgotten, or in how many seconds one will.
+    fn room(&mut self, limit: usize, now: Timestamp) -> Result<(), u64> {
+        self.expire(now);
+        if self.failures.len() + self.in_flight >= limit {
+            return Err(self.retry_after_seconds(limit, now));
+        }
+        Ok(())
+    }
+
     fn is_empty(&self) -> bool {
         self.failures.is_empty() && self.in_flight == 0
     }
@@ -164,10 +174,7 @@ impl FailureLimiter {
             return Ok(());
         }
         let window = state.windows.entry(*key).or_default();
-        window.expire(now);
-        if window.failures.len() + window.in_flight >= self.limit {
-            return Err(window.retry_after_seconds(self.limit, now));
-        }
+        window.room(self.limit, now)?;
         window.in_flight += 1;
         Ok(())
     }
@@ -176,15 +183,10 @@ impl FailureLimiter {
     /// may be: what [`Self::reserve`] would say, without reserving (an untracked key is
     /// not tracked by asking).
     fn admits(&self, key: &LimitKey, now: Timestamp) -> Result<(), u64> {
-        let mut state = self.lock();
-        let Some(window) = state.windows.get_mut(key) else {
-            return Ok(());
-        };
-        window.expire(now);
-        if window.failures.len() + window.in_flight >= self.limit {
-            return Err(window.retry_after_seconds(self.limit, now));
-        }
-        Ok(())
+        self.lock()
+            .windows
+            .get_mut(key)
+            .map_or(Ok(()), |window| window.room(self.limit, now))
     }
 
     /// Settles a reserved attempt: a failure at `now` counts for the next hour; anything
