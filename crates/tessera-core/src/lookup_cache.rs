@@ -100,7 +100,7 @@ struct Entry {
 /// One cached client lookup. Absent clients are cached too, so that an unknown id is
 /// answered as fast as a known one once either is cached (RELIABILITY P13).
 struct ClientEntry {
-    client: Option<ClientRecord>,
+    client: Option<Arc<ClientRecord>>,
     /// As [`Entry::confirmed`].
     confirmed: AtomicBool,
 }
@@ -368,7 +368,7 @@ impl ClientStore for CachingStore {
     }
     async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
         if let Some(remembered) = self.cached_client(id) {
-            return Ok(remembered);
+            return Ok(remembered.map(Arc::unwrap_or_clone));
         }
         if id.len() > MAX_CACHED_CLIENT_ID_LEN {
             return self.inner.client(id).await;
@@ -377,7 +377,7 @@ impl ClientStore for CachingStore {
         let epoch_before_read = self.client_epoch.load(Ordering::SeqCst);
         let found = self.inner.client(id).await?;
         let entry = Arc::new(ClientEntry {
-            client: found.clone(),
+            client: found.clone().map(Arc::new),
             confirmed: AtomicBool::new(false),
         });
         self.clients.insert(id.to_owned(), Arc::clone(&entry));
@@ -386,7 +386,7 @@ impl ClientStore for CachingStore {
         }
         Ok(found)
     }
-    fn cached_client(&self, id: &str) -> Option<Option<ClientRecord>> {
+    fn cached_client(&self, id: &str) -> Option<Option<Arc<ClientRecord>>> {
         if id.len() > MAX_CACHED_CLIENT_ID_LEN {
             return None;
         }

@@ -210,7 +210,7 @@ impl TokenService {
         &self,
         credentials: &ClientCredentials,
         address: &str,
-    ) -> Result<ClientRecord, TokenError> {
+    ) -> Result<Arc<ClientRecord>, TokenError> {
         let started = tokio::time::Instant::now();
         let client_id = &credentials.client_id;
         let limits = &self.client_auth_limits;
@@ -223,7 +223,7 @@ impl TokenService {
         let answered_from_cache = remembered.is_some();
         let client = match remembered {
             Some(client) => client,
-            None => self.store.client(client_id).await?,
+            None => self.store.client(client_id).await?.map(Arc::new),
         };
         // The place is reserved only now, after the read: up to the check nothing awaits,
         // so a right secret holds a place for microseconds and a client's many concurrent
@@ -239,7 +239,8 @@ impl TokenService {
             // secret set by another node counts at once, and every failure costs one
             // store read, so a wrong secret for a known client takes as long as an
             // unknown id, whose read the cache could not spare (RELIABILITY P13).
-            checked = check_client_secret(self.store.fresh_client(client_id).await?, credentials);
+            let fresh = self.store.fresh_client(client_id).await?.map(Arc::new);
+            checked = check_client_secret(fresh, credentials);
         }
         match checked {
             Some(client) => {
@@ -264,7 +265,7 @@ impl TokenService {
         &self,
         credentials: &ClientCredentials,
         address: &str,
-    ) -> Result<ClientRecord, TokenError> {
+    ) -> Result<Arc<ClientRecord>, TokenError> {
         self.check_address_rate(&credentials.client_id, address)?;
         let client = self.authenticate_client(credentials, address).await?;
         self.check_client_rate(&client.id, address)?;
@@ -559,9 +560,9 @@ const CLIENT_FAILURE_FLOOR: Duration = Duration::from_millis(5);
 /// (unknown, wrong or missing secret, a secret for a public client, disabled), after the
 /// same hashing work in every case.
 fn check_client_secret(
-    client: Option<ClientRecord>,
+    client: Option<Arc<ClientRecord>>,
     credentials: &ClientCredentials,
-) -> Option<ClientRecord> {
+) -> Option<Arc<ClientRecord>> {
     let presented = credentials
         .secret
         .as_ref()

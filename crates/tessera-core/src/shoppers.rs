@@ -2,7 +2,7 @@
 //! token's holder reads its shopper and changes its session's locale and currency.
 
 use crate::admin::NewShopper;
-use crate::client::{ClientCredentials, ClientRecord};
+use crate::client::ClientCredentials;
 use crate::error::{BearerError, StoreError, TokenError};
 use crate::id::new_user_id;
 use crate::secret::Secret;
@@ -148,7 +148,7 @@ impl TokenService {
         address: &str,
     ) -> Result<ShopperRecord, ShopperError> {
         let credentials = credentials.ok_or(ShopperError::Client(TokenError::InvalidClient))?;
-        let client: ClientRecord = self
+        let client = self
             .authenticate_client(credentials, address)
             .await
             .map_err(ShopperError::Client)?;

@@ -2,6 +2,8 @@
 //! server holds as `Arc<dyn Store>`. Stores keep rows and make single writes atomic; the
 //! rules about what a row means (expiry, ownership, logout) live in the services.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::client::{ClientRecord, ClientSecretHash};
@@ -27,8 +29,9 @@ pub trait ClientStore: Send + Sync {
     async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError>;
     /// What a cache in front of the store remembers of a client, without reading the
     /// store: `None` when there is no cache or it holds nothing confirmed for `id`, and
-    /// `Some(None)` when it remembers that there is no such client.
-    fn cached_client(&self, _id: &str) -> Option<Option<ClientRecord>> {
+    /// `Some(None)` when it remembers that there is no such client. The record is shared
+    /// with the cache, not copied.
+    fn cached_client(&self, _id: &str) -> Option<Option<Arc<ClientRecord>>> {
         None
     }
     /// One client read from the store itself, replacing what a cache in front of it
