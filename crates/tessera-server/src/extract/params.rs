@@ -4,8 +4,6 @@
 //! both (RFC 6749 §3.2); an empty value counts as omitted (§3.1); secrets never come from
 //! the query string, because URLs end up in logs.
 
-use std::collections::HashMap;
-
 use axum::http::{HeaderMap, header};
 use tessera_core::TokenError;
 
@@ -25,8 +23,10 @@ pub(crate) struct ParamRules {
     pub(crate) query_refused: &'static str,
 }
 
-/// An endpoint's parameters under their canonical names, each at most once.
-pub(crate) struct Params(HashMap<&'static str, String>);
+/// An endpoint's parameters under their canonical names, each at most once. Only
+/// recognised names are kept, so there are a dozen at most: a list searched in order
+/// finds one sooner than a map would hash its name.
+pub(crate) struct Params(Vec<(&'static str, String)>);
 
 impl Params {
     /// Reads the query string and the body by `rules`.
@@ -36,7 +36,7 @@ impl Params {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Self, TokenError> {
-        let mut params = HashMap::new();
+        let mut params = Vec::new();
         let query_pairs = parse_pairs(query.unwrap_or("").as_bytes())
             .map_err(|e| TokenError::InvalidRequest(e.describe()))?;
         for (name, value) in query_pairs {
@@ -72,24 +72,26 @@ impl Params {
 
     /// Takes a parameter out by its canonical name.
     pub(crate) fn take(&mut self, name: &'static str) -> Option<String> {
-        self.0.remove(name)
+        let at = self.0.iter().position(|(kept, _)| *kept == name)?;
+        Some(self.0.swap_remove(at).1)
     }
 }
 
 /// RFC 6749 §3.1: an empty parameter counts as omitted; §3.2: none may repeat.
 fn insert_once(
-    params: &mut HashMap<&'static str, String>,
+    params: &mut Vec<(&'static str, String)>,
     name: &'static str,
     value: String,
 ) -> Result<(), TokenError> {
     if value.is_empty() {
         return Ok(());
     }
-    if params.insert(name, value).is_some() {
+    if params.iter().any(|(kept, _)| *kept == name) {
         return Err(TokenError::InvalidRequest(
             "a parameter was given more than once",
         ));
     }
+    params.push((name, value));
     Ok(())
 }
 
@@ -102,4 +104,87 @@ fn is_form(headers: &HeaderMap) -> bool {
             mime.trim()
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn canonical(name: &str) -> Option<&'static str> {
+        match name {
+            "a" => Some("a"),
+            "b" | "alias_of_b" => Some("b"),
+            "secret" => Some("secret"),
+            _ => None,
+        }
+    }
+
+    const RULES: ParamRules = ParamRules {
+        canonical,
+        query_allowed: &["a"],
+        secrets: &["secret"],
+        query_refused: "b belongs in the body",
+    };
+
+    fn form_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        headers
+    }
+
+    fn collect(query: &str, body: &str) -> Result<Params, TokenError> {
+        Params::collect(&RULES, Some(query), &form_headers(), body.as_bytes())
+    }
+
+    #[test]
+    fn each_parameter_is_taken_once_under_its_canonical_name() -> Result<(), TokenError> {
+        let mut params = collect("a=1&ignored=x", "alias_of_b=2&secret=s&b=&other=y")?;
+        assert_eq!(params.take("b").as_deref(), Some("2"));
+        assert_eq!(params.take("b"), None);
+        assert_eq!(params.take("secret").as_deref(), Some("s"));
+        assert_eq!(params.take("a").as_deref(), Some("1"));
+        assert_eq!(params.take("a"), None);
+        Ok(())
+    }
+
+    #[test]
+    fn a_repeated_parameter_is_refused_wherever_it_repeats() {
+        for (query, body) in [
+            ("", "b=1&b=2"),
+            ("", "b=1&alias_of_b=2"),
+            ("a=1", "a=2"),
+            ("a=1&a=2", ""),
+        ] {
+            assert!(
+                matches!(
+                    collect(query, body),
+                    Err(TokenError::InvalidRequest(
+                        "a parameter was given more than once"
+                    ))
+                ),
+                "{query:?} and {body:?} should be refused"
+            );
+        }
+        // An empty value counts as omitted, so it does not count as a first occurrence.
+        assert!(collect("", "b=&b=2").is_ok());
+    }
+
+    #[test]
+    fn secrets_and_body_parameters_are_refused_in_the_query_string() {
+        assert!(matches!(
+            collect("secret=s", ""),
+            Err(TokenError::InvalidRequest(
+                "secrets must not be sent in the query string"
+            ))
+        ));
+        assert!(matches!(
+            collect("b=1", ""),
+            Err(TokenError::InvalidRequest("b belongs in the body"))
+        ));
+    }
 }
