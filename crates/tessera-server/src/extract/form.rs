@@ -28,7 +28,7 @@ impl FormError {
 
 /// Decodes one form-encoded component: `+` is a space, `%XX` a byte.
 pub(crate) fn decode_component(raw: &[u8]) -> Result<String, FormError> {
-    let decoded = if raw.iter().any(|&b| b == b'%' || b == b'+') {
+    let decoded = if memchr::memchr2(b'%', b'+', raw).is_some() {
         decode_escaped(raw)?
     } else {
         // Nothing to decode, as in nearly every token and client id: the bytes are the
@@ -37,10 +37,20 @@ pub(crate) fn decode_component(raw: &[u8]) -> Result<String, FormError> {
             .map_err(|_| FormError::NotUtf8)?
             .to_owned()
     };
-    if decoded.chars().any(char::is_control) {
+    if has_control_character(&decoded) {
         return Err(FormError::ControlCharacter);
     }
     Ok(decoded)
+}
+
+/// Whether `text` holds a control character (Unicode's Cc: C0, DEL and C1). Nearly every
+/// value is ASCII, whose bytes are checked without decoding characters.
+fn has_control_character(text: &str) -> bool {
+    if text.is_ascii() {
+        text.bytes().any(|byte| byte.is_ascii_control())
+    } else {
+        text.chars().any(char::is_control)
+    }
 }
 
 /// Decodes a component holding a `+` or a `%`, refusing a `%` without two hex digits.
