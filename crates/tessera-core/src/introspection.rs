@@ -17,6 +17,8 @@
 //!
 //! [`ClientRecord::sees_all_tokens`]: crate::client::ClientRecord::sees_all_tokens
 
+use std::sync::Arc;
+
 use crate::client::{ClientCredentials, ClientRecord};
 use crate::clock::Timestamp;
 use crate::error::TokenError;
@@ -34,24 +36,55 @@ pub enum Introspection {
     Inactive,
 }
 
-/// The facts of an active token (RFC 7662 §2.2).
+/// The facts of an active token (RFC 7662 §2.2): its lookup, shared with the lookup cache
+/// rather than copied field by field, and the shopper's username.
+///
+/// Nothing in the answer depends on the caller or the time, so an answer rendered from
+/// one lookup serves every request the cache answers from it
+/// ([`Rendered::introspection`]). Once it is kept, the shopper is not read again.
+///
+/// [`Rendered::introspection`]: crate::session::Rendered::introspection
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActiveToken {
+    /// The token, its session and its client, as they were read.
+    pub found: Arc<TokenLookup>,
     /// Access (`token_type` `bearer`) or refresh (`refresh_token`).
     pub kind: TokenKind,
+    /// `username`: the shopper's login name, for a signed-in shopper who has one; also
+    /// `None` when `found` already holds the rendered answer, which has it.
+    pub username: Option<String>,
+}
+
+impl ActiveToken {
     /// `client_id`: the client the token was issued to.
-    pub client_id: String,
+    pub fn client_id(&self) -> &str {
+        &self.found.token.client_id
+    }
+
     /// `sub`: the session's user id; the client's id for a client token, whose resource
     /// owner is the client itself (RFC 6749 §4.4).
-    pub subject: String,
+    pub fn subject(&self) -> &str {
+        self.found
+            .session
+            .user_id
+            .as_deref()
+            .unwrap_or(&self.found.token.client_id)
+    }
+
     /// `sid`: the session the token belongs to.
-    pub session_id: String,
-    /// `username`: the shopper's login name, for a signed-in shopper who has one.
-    pub username: Option<String>,
+    pub fn session_id(&self) -> &str {
+        &self.found.session.id
+    }
+
     /// `iat`: when the token was issued.
-    pub issued_at: Timestamp,
+    pub fn issued_at(&self) -> Timestamp {
+        self.found.token.issued_at
+    }
+
     /// `exp`: when it stops working (for a refresh token, its session's end).
-    pub expires_at: Timestamp,
+    pub fn expires_at(&self) -> Timestamp {
+        self.found.token.expires_at
+    }
 }
 
 impl TokenService {
@@ -84,19 +117,14 @@ impl TokenService {
         if !visible_to(&found, verified.kind, &client) || !is_live(&found, verified.kind, now) {
             return Ok(Introspection::Inactive);
         }
-        let username = self.username_of(&found).await?;
-        let TokenLookup { token, session, .. } = found.as_ref();
+        let username = match found.rendered.introspection() {
+            Some(_) => None,
+            None => self.username_of(&found).await?,
+        };
         Ok(Introspection::Active(ActiveToken {
-            kind: token.kind,
-            subject: session
-                .user_id
-                .clone()
-                .unwrap_or_else(|| token.client_id.clone()),
-            client_id: token.client_id.clone(),
-            session_id: session.id.clone(),
+            kind: found.token.kind,
+            found,
             username,
-            issued_at: token.issued_at,
-            expires_at: token.expires_at,
         }))
     }
 

@@ -78,19 +78,25 @@ pub struct TokenLookup {
     /// The revocation watermark of the session's shopper (by user id): every session of
     /// the shopper created at or before it has ended. `None` when never set.
     pub shopper_sessions_revoked_before: Option<Timestamp>,
-    /// The parts of an answer that depend on these rows alone, rendered by the first
-    /// request that answers from them (empty when read from the store).
+    /// The answers, or parts of answers, that depend on these rows alone, rendered by the
+    /// first request that answers from them (empty when read from the store).
     pub rendered: Rendered,
 }
 
-/// The parts of an answer made from one lookup, rendered once and reused by every request
-/// that the lookup cache answers from the same lookup: the rows never change while it is
-/// served, and rendering them again on every lookup was a large share of its cost.
+/// What answers make from one lookup, rendered once and reused by every request that the
+/// lookup cache answers from the same lookup: the rows never change while it is served,
+/// and rendering them again on every request was a large share of its cost.
 ///
 /// A memo, not part of the lookup's value: a clone starts empty, and lookups compare equal
 /// whatever either holds.
 #[derive(Default)]
-pub struct Rendered(OnceLock<RenderedParts>);
+pub struct Rendered {
+    /// The session details' parts (API.md §3).
+    session_details: OnceLock<RenderedParts>,
+    /// The whole active introspection answer (API.md §6), which depends on nothing else:
+    /// not on the caller, and not on the time.
+    introspection: OnceLock<Box<[u8]>>,
+}
 
 /// What [`Rendered`] holds: the bytes that go before and after the parts an answer makes
 /// anew for each request.
@@ -103,15 +109,25 @@ pub struct RenderedParts {
 }
 
 impl Rendered {
-    /// The parts, once rendered.
-    pub fn get(&self) -> Option<&RenderedParts> {
-        self.0.get()
+    /// The session details' parts, once rendered.
+    pub fn session_details(&self) -> Option<&RenderedParts> {
+        self.session_details.get()
     }
 
     /// Keeps `parts` unless parts were kept first (by a concurrent request rendering the
     /// same rows), and returns the kept ones.
-    pub fn keep(&self, parts: RenderedParts) -> &RenderedParts {
-        self.0.get_or_init(|| parts)
+    pub fn keep_session_details(&self, parts: RenderedParts) -> &RenderedParts {
+        self.session_details.get_or_init(|| parts)
+    }
+
+    /// The active introspection answer, once rendered.
+    pub fn introspection(&self) -> Option<&[u8]> {
+        self.introspection.get().map(AsRef::as_ref)
+    }
+
+    /// Keeps `answer` unless one was kept first, and returns the kept one.
+    pub fn keep_introspection(&self, answer: Box<[u8]>) -> &[u8] {
+        self.introspection.get_or_init(|| answer)
     }
 }
 
@@ -131,11 +147,10 @@ impl Eq for Rendered {}
 
 impl fmt::Debug for Rendered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.get().is_some() {
-            "Rendered"
-        } else {
-            "NotRendered"
-        })
+        f.debug_struct("Rendered")
+            .field("session_details", &self.session_details.get().is_some())
+            .field("introspection", &self.introspection.get().is_some())
+            .finish()
     }
 }
 

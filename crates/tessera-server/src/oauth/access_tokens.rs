@@ -123,9 +123,9 @@ impl<'a> SessionDetails<'a> {
 
     fn write(view: &SessionView<'_>) -> Result<Vec<u8>, serde_json::Error> {
         let rendered = &view.found.rendered;
-        let parts = match rendered.get() {
+        let parts = match rendered.session_details() {
             Some(parts) => parts,
-            None => rendered.keep(render_rows(&view.found)?),
+            None => rendered.keep_session_details(render_rows(&view.found)?),
         };
         let mut body = json::answer_buffer();
         body.extend_from_slice(&parts.head);
@@ -318,66 +318,11 @@ async fn revoke(
 mod tests {
     use std::sync::Arc;
 
-    use tessera_core::client::{ClientRecord, GrantSet, PasswordEncoding};
-    use tessera_core::clock::Timestamp;
     use tessera_core::secret::Secret;
-    use tessera_core::session::{Rendered, SessionRecord, SessionView, TokenLookup, TokenRecord};
-    use tessera_core::token::{TokenHash, TokenKind};
+    use tessera_core::session::SessionView;
 
     use super::SessionDetails;
-
-    fn lookup(every_field: bool) -> TokenLookup {
-        let text = |value: &str| every_field.then(|| value.to_owned());
-        let at = Timestamp(1_780_000_000_123);
-        TokenLookup {
-            token: TokenRecord {
-                hash: TokenHash([7; 32]),
-                kind: TokenKind::Access,
-                session_id: "0123456789abcdef0123456789abcdef".to_owned(),
-                client_id: "c".repeat(32),
-                issued_at: at,
-                expires_at: at.plus_seconds(3600),
-                revoked_at: None,
-                consumed_at: None,
-            },
-            session: SessionRecord {
-                id: "0123456789abcdef0123456789abcdef".to_owned(),
-                client_id: "c".repeat(32),
-                user_id: text("fedcba9876543210fedcba9876543210"),
-                // Every kind of character JSON must escape, and some it need not.
-                external_reference_id: text("partner \"ref\" \\ \u{1} \n ü </script>"),
-                authenticated: every_field,
-                locale: "de_DE".to_owned(),
-                currency: "EUR".to_owned(),
-                cart_id: text("cart\t42"),
-                client_ip: "2001:db8::1".to_owned(),
-                session_tag: "a".repeat(32),
-                created_at: at,
-                last_accessed: at.plus_seconds(61),
-                expires_at: at.plus_seconds(86_400),
-                newest_access: TokenHash([7; 32]),
-                revoked_at: None,
-            },
-            client: ClientRecord {
-                id: "c".repeat(32),
-                name: "Storefront".to_owned(),
-                secret_hash: None,
-                grants: GrantSet::all(),
-                disabled: false,
-                access_token_ttl: 3600,
-                refresh_token_ttl: 7200,
-                default_locale: "en_US".to_owned(),
-                default_currency: "USD".to_owned(),
-                theme_id: text("theme \"7\""),
-                created_at: at,
-                sessions_revoked_before: None,
-                password_encoding: PasswordEncoding::Plain,
-                resource_server: false,
-            },
-            shopper_sessions_revoked_before: None,
-            rendered: Rendered::default(),
-        }
-    }
+    use crate::oauth::test_lookup::lookup;
 
     /// The answer, rendered the first time and put together from the kept parts after
     /// that, is byte for byte what serialising the details field by field gives, whatever
@@ -404,7 +349,7 @@ mod tests {
                     String::from_utf8_lossy(&written),
                     String::from_utf8_lossy(&expected)
                 );
-                assert!(found.rendered.get().is_some());
+                assert!(found.rendered.session_details().is_some());
             }
         }
         Ok(())

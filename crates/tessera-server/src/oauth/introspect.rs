@@ -5,6 +5,7 @@
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::{MethodRouter, post};
 use serde::Serialize;
 use tessera_core::introspection::{ActiveToken, Introspection};
@@ -12,10 +13,10 @@ use tessera_core::token::TokenKind;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{self, ApiError};
 use crate::extract::peer::PeerAddress;
 use crate::extract::token_param::token_param;
-use crate::json::JsonAnswer;
+use crate::json;
 use crate::oauth::token::FORM_BODY_LIMIT;
 use crate::openapi::{IgnoredQuery, NoStore, TokenManagementFailures, TokenParamForm};
 
@@ -29,7 +30,7 @@ pub(crate) fn routes() -> MethodRouter<AppState> {
 /// Tessera issues unscoped tokens.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Introspection)]
-struct IntrospectionBody {
+struct IntrospectionBody<'a> {
     /// Whether the token is active; when false, no other member is present.
     active: bool,
     /// `bearer` for an access token, `refresh_token` for a refresh token.
@@ -38,16 +39,16 @@ struct IntrospectionBody {
     token_type: Option<&'static str>,
     /// The client the token was issued to.
     #[serde(skip_serializing_if = "Option::is_none")]
-    client_id: Option<String>,
+    client_id: Option<&'a str>,
     /// The token's subject: the shopper's user id, or the client's id for a client token.
     #[serde(skip_serializing_if = "Option::is_none")]
-    sub: Option<String>,
+    sub: Option<&'a str>,
     /// The session's id.
     #[serde(skip_serializing_if = "Option::is_none")]
-    sid: Option<String>,
+    sid: Option<&'a str>,
     /// The shopper's username, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    username: Option<String>,
+    username: Option<&'a str>,
     /// When the token was issued, in seconds since the epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     iat: Option<i64>,
@@ -56,49 +57,51 @@ struct IntrospectionBody {
     exp: Option<i64>,
 }
 
-impl IntrospectionBody {
-    const INACTIVE: IntrospectionBody = IntrospectionBody {
-        active: false,
-        token_type: None,
-        client_id: None,
-        sub: None,
-        sid: None,
-        username: None,
-        iat: None,
-        exp: None,
-    };
-}
+/// The inactive answer, whatever the token.
+const INACTIVE: &[u8] = br#"{"active":false}"#;
 
-impl From<Introspection> for IntrospectionBody {
-    fn from(introspection: Introspection) -> Self {
-        let Introspection::Active(token) = introspection else {
-            return Self::INACTIVE;
-        };
-        let ActiveToken {
-            kind,
-            client_id,
-            subject,
-            session_id,
-            username,
-            issued_at,
-            expires_at,
-        } = token;
+impl<'a> IntrospectionBody<'a> {
+    fn active(token: &'a ActiveToken) -> Self {
         Self {
             active: true,
             // RFC 6749 §7.1 names the access token's type; the refresh token's is the
             // `token_type_hint` value RFC 7009 §2.1 registers for it.
-            token_type: Some(match kind {
+            token_type: Some(match token.kind {
                 TokenKind::Access => "bearer",
                 TokenKind::Refresh => "refresh_token",
             }),
-            client_id: Some(client_id),
-            sub: Some(subject),
-            sid: Some(session_id),
-            username,
-            iat: Some(issued_at.unix_seconds()),
-            exp: Some(expires_at.unix_seconds()),
+            client_id: Some(token.client_id()),
+            sub: Some(token.subject()),
+            sid: Some(token.session_id()),
+            username: token.username.as_deref(),
+            iat: Some(token.issued_at().unix_seconds()),
+            exp: Some(token.expires_at().unix_seconds()),
         }
     }
+}
+
+/// The 200 answer. An active one is rendered by the first request that answers from its
+/// lookup and kept with it (`Rendered::introspection`): it depends on the lookup alone, so
+/// later requests the lookup cache answers from the same lookup copy those bytes.
+fn answer(introspection: &Introspection) -> Response {
+    match body(introspection) {
+        Ok(body) => json::written(body.to_vec()),
+        Err(serialisation) => error::unwritable_answer(&serialisation),
+    }
+}
+
+fn body(introspection: &Introspection) -> Result<&[u8], serde_json::Error> {
+    let Introspection::Active(token) = introspection else {
+        return Ok(INACTIVE);
+    };
+    let rendered = &token.found.rendered;
+    Ok(match rendered.introspection() {
+        Some(body) => body,
+        None => {
+            let body = serde_json::to_vec(&IntrospectionBody::active(token))?;
+            rendered.keep_introspection(body.into_boxed_slice())
+        }
+    })
 }
 
 /// Introspect a token (RFC 7662; API.md §6).
@@ -126,13 +129,13 @@ async fn introspect(
     RawQuery(query): RawQuery,
     peer: PeerAddress,
     body: Body,
-) -> Result<JsonAnswer<IntrospectionBody>, ApiError> {
+) -> Result<Response, ApiError> {
     let body = axum::body::to_bytes(body, FORM_BODY_LIMIT)
         .await
         .map_err(|_| ApiError::TokenBodyTooLarge)?;
     let request =
         token_param(&headers, query.as_deref(), &body).map_err(ApiError::Introspection)?;
-    let answer = state
+    let introspection = state
         .service
         .introspect(
             request.credentials.as_ref(),
@@ -141,5 +144,78 @@ async fn introspect(
         )
         .await
         .map_err(ApiError::Introspection)?;
-    Ok(JsonAnswer(answer.into()))
+    Ok(answer(&introspection))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+    use tessera_core::introspection::{ActiveToken, Introspection};
+    use tessera_core::token::TokenKind;
+
+    use super::body;
+    use crate::oauth::test_lookup::lookup;
+
+    fn parsed(introspection: &Introspection) -> Result<Value, serde_json::Error> {
+        serde_json::from_slice(body(introspection)?)
+    }
+
+    /// The first answer from a lookup renders it and keeps it; later answers from the same
+    /// lookup are those kept bytes, and every one holds RFC 7662's members for the lookup.
+    #[test]
+    fn an_active_answer_is_rendered_once_per_lookup_and_holds_the_lookups_facts()
+    -> Result<(), serde_json::Error> {
+        for (every_field, kind) in [(true, TokenKind::Access), (false, TokenKind::Refresh)] {
+            let found = Arc::new(lookup(every_field));
+            let first = Introspection::Active(ActiveToken {
+                found: Arc::clone(&found),
+                kind,
+                username: every_field.then(|| "shopper \"one\"".to_owned()),
+            });
+            let token_type = match kind {
+                TokenKind::Access => "bearer",
+                TokenKind::Refresh => "refresh_token",
+            };
+            // A client token's subject is its client.
+            let subject = match every_field {
+                true => "fedcba9876543210fedcba9876543210".to_owned(),
+                false => "c".repeat(32),
+            };
+            let mut expected = json!({
+                "active": true,
+                "token_type": token_type,
+                "client_id": "c".repeat(32),
+                "sub": subject,
+                "sid": "0123456789abcdef0123456789abcdef",
+                "iat": 1_780_000_000,
+                "exp": 1_780_003_600,
+            });
+            if every_field {
+                expected["username"] = json!("shopper \"one\"");
+            }
+            assert!(found.rendered.introspection().is_none());
+            assert_eq!(parsed(&first)?, expected);
+            let kept = found.rendered.introspection().map(<[u8]>::to_vec);
+            assert!(kept.is_some());
+
+            // Later requests do not read the shopper again: the kept answer has the name.
+            let later = Introspection::Active(ActiveToken {
+                found: Arc::clone(&found),
+                kind,
+                username: None,
+            });
+            assert_eq!(Some(body(&later)?.to_vec()), kept);
+            assert_eq!(parsed(&later)?, expected);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn an_inactive_answer_is_active_false_alone() -> Result<(), serde_json::Error> {
+        assert_eq!(parsed(&Introspection::Inactive)?, json!({"active": false}));
+        assert_eq!(body(&Introspection::Inactive)?, br#"{"active":false}"#);
+        Ok(())
+    }
 }
