@@ -69,14 +69,16 @@ fn decode_escaped(raw: &[u8]) -> Result<String, FormError> {
             index += 1;
         }
     }
-    let spaced: Vec<u8> = raw
-        .iter()
-        .map(|&b| if b == b'+' { b' ' } else { b })
-        .collect();
-    Ok(percent_decode(&spaced)
-        .decode_utf8()
-        .map_err(|_| FormError::NotUtf8)?
-        .into_owned())
+    // A `+` is a space, and a `%2B` a plus: each run between two `+` is percent-decoded
+    // on its own, straight into the one buffer the value needs.
+    let mut decoded = Vec::with_capacity(raw.len());
+    for (index, run) in raw.split(|&b| b == b'+').enumerate() {
+        if index > 0 {
+            decoded.push(b' ');
+        }
+        decoded.extend(percent_decode(run));
+    }
+    String::from_utf8(decoded).map_err(|_| FormError::NotUtf8)
 }
 
 /// Parses `name=value&...` into decoded pairs, in order; empty segments are skipped.
@@ -101,11 +103,13 @@ mod tests {
     #[test]
     fn decodes_plus_and_percent_escapes() {
         assert_eq!(
-            parse_pairs(b"a=b+c&d=%26%3D%2B&e"),
+            parse_pairs(b"a=b+c&d=%26%3D%2B&e&f=+%2B++%2b+&%5Fg=tsa%5Fk1%5F%2D"),
             Ok(vec![
                 ("a".into(), "b c".into()),
                 ("d".into(), "&=+".into()),
                 ("e".into(), String::new()),
+                ("f".into(), " +  + ".into()),
+                ("_g".into(), "tsa_k1_-".into()),
             ])
         );
     }
