@@ -22,6 +22,7 @@ use std::sync::Arc;
 use crate::client::{ClientCredentials, ClientRecord};
 use crate::clock::Timestamp;
 use crate::error::TokenError;
+use crate::lookup_cache::one_look;
 use crate::secret::Secret;
 use crate::service::{TokenService, is_live};
 use crate::session::TokenLookup;
@@ -93,6 +94,15 @@ impl TokenService {
     /// names its own type in its prefix, so there is nothing to search, and RFC 7662 §2.1
     /// lets the server ignore the hint.
     pub async fn introspect(
+        &self,
+        credentials: Option<&ClientCredentials>,
+        token: Option<&Secret>,
+        address: &str,
+    ) -> Result<Introspection, TokenError> {
+        one_look(self.introspect_once(credentials, token, address)).await
+    }
+
+    async fn introspect_once(
         &self,
         credentials: Option<&ClientCredentials>,
         token: Option<&Secret>,

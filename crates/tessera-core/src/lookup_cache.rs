@@ -25,7 +25,13 @@
 //! - Writes of other processes are learnt from [`ChangeSignal::foreign_changes`], asked at
 //!   the start of every lookup: when it has grown, everything is dropped before the lookup
 //!   answers. A store that cannot tell gets no cache (see [`CachingStore::wrap`]).
+//! - A request that reads the cache more than once (a client, then a token or a shopper)
+//!   asks only before its first read, when it runs inside [`one_look`]: a write
+//!   acknowledged by another process after that look is concurrent with the request, and
+//!   one acknowledged before the request arrived is seen by the look, which comes after.
 
+use std::cell::Cell;
+use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -52,6 +58,17 @@ use crate::store::{
     Store,
 };
 use crate::token::{TokenHash, TokenKind};
+
+tokio::task_local! {
+    /// Inside [`one_look`]: whether the request has asked about other processes' writes.
+    static LOOKED: Cell<bool>;
+}
+
+/// Runs one request's store calls with one look at other processes' writes, before its
+/// first cached read, instead of one before each (see the module's notes).
+pub(crate) async fn one_look<F: Future>(request: F) -> F::Output {
+    LOOKED.scope(Cell::new(false), request).await
+}
 
 /// How long an entry may be served at most, whatever happens: a bound on the damage of a
 /// write that reached the store by a path this cache does not see.
@@ -204,8 +221,15 @@ impl CachingStore {
         }
     }
 
-    /// Drops everything if another process has written since the last look.
+    /// Drops everything if another process has written since the last look; inside
+    /// [`one_look`], only at the request's first read.
     fn check_foreign(&self) {
+        let looked_already = LOOKED
+            .try_with(|looked| looked.replace(true))
+            .unwrap_or(false);
+        if looked_already {
+            return;
+        }
         let foreign = self.signal.foreign_changes();
         if foreign != self.seen_foreign.load(Ordering::SeqCst) {
             self.clear(ClearCause::Foreign);

@@ -19,6 +19,7 @@
 use crate::audit::{self, SessionEnd, SessionIds};
 use crate::client::ClientCredentials;
 use crate::error::TokenError;
+use crate::lookup_cache::one_look;
 use crate::secret::Secret;
 use crate::service::{TokenService, is_live, session_is_live};
 use crate::telemetry::{Revoked, count_revoked};
@@ -30,6 +31,15 @@ impl TokenService {
     /// not taken: a Tessera token names its own type in its prefix, and RFC 7009 §2.1 lets
     /// the server ignore the hint, unknown values included.
     pub async fn revoke_token(
+        &self,
+        credentials: Option<&ClientCredentials>,
+        token: Option<&Secret>,
+        address: &str,
+    ) -> Result<(), TokenError> {
+        one_look(self.revoke_token_once(credentials, token, address)).await
+    }
+
+    async fn revoke_token_once(
         &self,
         credentials: Option<&ClientCredentials>,
         token: Option<&Secret>,

@@ -74,6 +74,8 @@ pub struct TestApp {
     /// Writes made by another process, as the SQLite store's change signal reports them:
     /// a test that writes through a second store on the same file adds one.
     pub foreign_writes: Arc<AtomicU64>,
+    /// Times the lookup cache asked whether another process wrote (SQLite only).
+    pub change_looks: Arc<AtomicUsize>,
     /// Held for writing, it stops every token lookup after the real store has answered and
     /// before that answer goes back up: a read that a concurrent write makes stale.
     pub lookup_gate: Arc<tokio::sync::RwLock<()>>,
@@ -218,6 +220,7 @@ async fn try_spawn(
     let real = tessera_store::MeteredStore::wrap(tessera_store::open(&url, &options).await?);
     let lookups = Arc::new(AtomicUsize::new(0));
     let foreign_writes = Arc::new(AtomicU64::new(0));
+    let change_looks = Arc::new(AtomicUsize::new(0));
     // SQLite tells of other processes' writes, so lookups are cached; PostgreSQL stays
     // strict whatever its store says.
     let signal = match &postgres {
@@ -225,6 +228,7 @@ async fn try_spawn(
         None => Some(Arc::new(ForeignWrites {
             store: real.change_signal(),
             counted: Arc::clone(&foreign_writes),
+            looks: Arc::clone(&change_looks),
         }) as Arc<dyn ChangeSignal>),
     };
     let lookup_gate = Arc::new(tokio::sync::RwLock::new(()));
@@ -306,6 +310,7 @@ async fn try_spawn(
         client_reads,
         shopper_reads,
         foreign_writes,
+        change_looks,
         lookup_gate,
         client_gate,
         admin,
@@ -508,10 +513,12 @@ struct CountingStore {
 struct ForeignWrites {
     store: Option<Arc<dyn ChangeSignal>>,
     counted: Arc<AtomicU64>,
+    looks: Arc<AtomicUsize>,
 }
 
 impl ChangeSignal for ForeignWrites {
     fn foreign_changes(&self) -> u64 {
+        self.looks.fetch_add(1, Ordering::SeqCst);
         let seen = self.store.as_ref().map_or(0, |s| s.foreign_changes());
         seen.wrapping_add(self.counted.load(Ordering::SeqCst))
     }

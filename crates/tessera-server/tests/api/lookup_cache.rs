@@ -251,6 +251,63 @@ async fn a_write_by_another_process_is_seen_by_the_next_lookup() -> TestResult {
     Ok(())
 }
 
+/// An introspection or a revocation reads the cache twice (the client, then the token),
+/// and asks once whether another process wrote, before the first read: a write
+/// acknowledged elsewhere before the request is still seen.
+#[tokio::test]
+async fn introspection_and_revocation_ask_once_about_other_processes_writes() -> TestResult {
+    let app = spawn_app().await;
+    if !caches_lookups(&app) {
+        return Ok(());
+    }
+    let other = tessera_store::open(
+        &format!("sqlite://{}", app.database.display()),
+        &StoreOptions::default(),
+    )
+    .await?;
+    let (access, _) = app.anonymous_tokens().await;
+    let (revoked, _) = app.anonymous_tokens().await;
+    for token in [&access, &revoked] {
+        assert_eq!(
+            app.introspect(&app.client, token).await.body["active"],
+            true
+        );
+    }
+    let looks = |app: &TestApp| app.change_looks.load(Ordering::SeqCst);
+
+    let before = looks(&app);
+    assert_eq!(
+        app.introspect(&app.client, &access).await.body["active"],
+        true
+    );
+    assert_eq!(looks(&app) - before, 1, "one look per introspection");
+
+    // Revoked by another process: the introspection's one look sees it.
+    let session_id = app.get_session(&revoked).await.str("sessionId");
+    assert!(other.revoke_session(&session_id, app.clock_now()).await?);
+    app.foreign_writes.fetch_add(1, Ordering::SeqCst);
+    let before = looks(&app);
+    assert_eq!(
+        app.introspect(&app.client, &revoked).await.body["active"],
+        false
+    );
+    assert_eq!(looks(&app) - before, 1, "one look per introspection");
+
+    let before = looks(&app);
+    assert_eq!(app.revoke(&app.client, &access).await.status, 200);
+    assert_eq!(looks(&app) - before, 1, "one look per revocation");
+    assert_refused(&app.get_session(&access).await, "revoked access token");
+
+    // Outside those two, every cached read looks: a lookup is one read and one look.
+    let (lookup, _) = app.anonymous_tokens().await;
+    cache(&app, &lookup).await;
+    let before = looks(&app);
+    assert_eq!(app.get_session(&lookup).await.status, 200);
+    assert_eq!(looks(&app) - before, 1, "one look per session lookup");
+    other.close().await;
+    Ok(())
+}
+
 /// Many lookups of one token while it is revoked: none that starts after the revocation
 /// was answered may succeed, whichever way it is revoked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
