@@ -9,6 +9,7 @@ use reqwest::Method;
 use tessera_core::admin::{Admin, NewClient};
 use tessera_core::client::{Grant, GrantSet};
 use tessera_core::session_admin::SessionOwner;
+use tessera_core::store::Store;
 use tessera_store::StoreOptions;
 
 use crate::helpers::*;
@@ -17,6 +18,12 @@ use crate::token_endpoint::urlencode;
 /// Whether this app's store caches lookups: SQLite does, PostgreSQL stays strict.
 pub(crate) fn caches_lookups(app: &TestApp) -> bool {
     app.store.change_signal().is_some()
+}
+
+/// A second store on the app's SQLite file, standing for another process.
+async fn another_process(app: &TestApp) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
+    let url = format!("sqlite://{}", app.database.display());
+    Ok(tessera_store::open(&url, &StoreOptions::default()).await?)
 }
 
 /// Looks `access` up twice and, where lookups are cached, checks that the second answer
@@ -220,12 +227,7 @@ async fn a_write_by_another_process_is_seen_by_the_next_lookup() -> TestResult {
     if !caches_lookups(&app) {
         return Ok(());
     }
-    // A second store on the same file stands for another process.
-    let other = tessera_store::open(
-        &format!("sqlite://{}", app.database.display()),
-        &StoreOptions::default(),
-    )
-    .await?;
+    let other = another_process(&app).await?;
     let now = app.clock_now();
 
     let (ended, _) = app.anonymous_tokens().await;
@@ -260,11 +262,7 @@ async fn introspection_and_revocation_ask_once_about_other_processes_writes() ->
     if !caches_lookups(&app) {
         return Ok(());
     }
-    let other = tessera_store::open(
-        &format!("sqlite://{}", app.database.display()),
-        &StoreOptions::default(),
-    )
-    .await?;
+    let other = another_process(&app).await?;
     let (access, _) = app.anonymous_tokens().await;
     let (revoked, _) = app.anonymous_tokens().await;
     for token in [&access, &revoked] {
@@ -439,11 +437,7 @@ async fn client_changes_here_and_elsewhere_are_seen_by_the_next_authentication()
     if !caches_lookups(&app) {
         return Ok(());
     }
-    let other_store = tessera_store::open(
-        &format!("sqlite://{}", app.database.display()),
-        &StoreOptions::default(),
-    )
-    .await?;
+    let other_store = another_process(&app).await?;
     let other = Admin::new(Arc::clone(&other_store), Arc::new(app.clock.clone()));
     let anonymous = "grant_type=password";
 
